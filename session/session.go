@@ -1,0 +1,143 @@
+// Package session holds wxsession's domain: session ids and their stored hash,
+// the session record, the principal that the authorizer hands to business code,
+// and the errors every adapter maps its failures to.
+//
+// It depends on nothing but the standard library and the aws-lambda-go event
+// types, so every function (login, authorizer, api) links it cheaply.
+package session
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// IDBytes is the number of random bytes in a session id (256 bits).
+const IDBytes = 32
+
+// IDLength is the length of an encoded session id: 32 bytes in base64url
+// without padding.
+const IDLength = 43
+
+// DefaultTTL is the default session lifetime: 14 days, Django's
+// SESSION_COOKIE_AGE.
+const DefaultTTL = 14 * 24 * time.Hour
+
+// ErrNotFound reports a session that does not exist, was deleted or has
+// expired. Callers cannot and need not tell those cases apart.
+var ErrNotFound = errors.New("session not found")
+
+// ErrCollision reports that a newly drawn id already exists in the store. With
+// 256-bit ids this does not happen unless the random source is broken.
+var ErrCollision = errors.New("session id collision")
+
+// ErrUnavailable reports that the session store could not answer (network
+// error, timeout, throttling). The authorizer denies on it; login and the
+// business API answer 503.
+var ErrUnavailable = errors.New("session store unavailable")
+
+var idEncoding = base64.RawURLEncoding.Strict()
+
+// NewID draws a new session id from crypto/rand: 32 bytes, base64url without
+// padding (43 characters).
+func NewID() (string, error) {
+	var b [IDBytes]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("session: draw id: %w", err)
+	}
+	return idEncoding.EncodeToString(b[:]), nil
+}
+
+// ValidID reports whether s has the exact shape of an id made by NewID: 43
+// characters of the base64url alphabet that decode canonically to 32 bytes. It
+// does no I/O, so malformed ids are rejected before any database read.
+func ValidID(s string) bool {
+	if len(s) != IDLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	// The last character carries 2 bits of data and 4 bits that must be zero.
+	return base64URLValue(s[IDLength-1])&0x0f == 0
+}
+
+func base64URLValue(c byte) byte {
+	switch {
+	case c >= 'A' && c <= 'Z':
+		return c - 'A'
+	case c >= 'a' && c <= 'z':
+		return c - 'a' + 26
+	case c >= '0' && c <= '9':
+		return c - '0' + 52
+	case c == '-':
+		return 62
+	default: // '_'
+		return 63
+	}
+}
+
+// Hash returns the key a session is stored under: SHA-256 of the id,
+// base64url without padding. A copy of the table therefore holds no usable
+// session id.
+func Hash(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// Session is one login on one device, as stored. It never holds the raw id.
+type Session struct {
+	// Hash is Hash(id), the stored key, exposed to business code as "sid".
+	Hash string
+	// OpenID is the user's openid for this mini-program.
+	OpenID string
+	// UnionID is the user's unionid, empty when WeChat did not return one.
+	UnionID string
+	// AppID is the mini-program the session belongs to.
+	AppID string
+	// CreatedAt is when the session was issued.
+	CreatedAt time.Time
+	// ExpiresAt is when the session stops being valid.
+	ExpiresAt time.Time
+}
+
+// Expired reports whether the session has expired at now. Stores must call it
+// on every read: DynamoDB's TTL deletes expired items days late.
+func (s Session) Expired(now time.Time) bool {
+	return !now.Before(s.ExpiresAt)
+}
+
+// Identity is what a successful WeChat code exchange says about the user.
+type Identity struct {
+	// OpenID is the user's id within the mini-program.
+	OpenID string
+	// UnionID is the user's id across the developer's apps; may be empty.
+	UnionID string
+	// SessionKey is WeChat's session_key: kept server-side only, for
+	// decrypting encryptedData later. Never returned, never logged.
+	SessionKey string
+}
+
+// String hides the session_key so an Identity can never leak it through fmt or
+// slog.
+func (i Identity) String() string {
+	return fmt.Sprintf("Identity{OpenID:%s UnionID:%s SessionKey:[redacted]}", MaskOpenID(i.OpenID), MaskOpenID(i.UnionID))
+}
+
+// MaskOpenID shortens an openid or unionid for logs: the first 6 characters
+// and a marker, so log lines can be correlated without holding the full id.
+func MaskOpenID(id string) string {
+	if len(id) <= 6 {
+		if id == "" {
+			return ""
+		}
+		return "***"
+	}
+	return id[:6] + "***"
+}
