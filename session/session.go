@@ -64,8 +64,9 @@ func ValidID(s string) bool {
 			return false
 		}
 	}
-	// The last character carries 2 bits of data and 4 bits that must be zero.
-	return base64URLValue(s[IDLength-1])&0x0f == 0
+	// 42 characters carry 252 bits; the last one carries the final 4 bits and
+	// 2 padding bits that must be zero for a canonical encoding.
+	return base64URLValue(s[IDLength-1])&0x03 == 0
 }
 
 func base64URLValue(c byte) byte {
