@@ -1,0 +1,285 @@
+// Package config reads wxsession's configuration from the environment
+// (DESIGN.md §5) for the three Lambda functions and the local stack.
+//
+// An [Env] wraps a getenv function and collects every problem it meets, so
+// that a cold start fails once, with one log line naming every missing or
+// invalid variable, instead of one restart per mistake:
+//
+//	configuration: missing WECHAT_APPID, SESSIONS_TABLE; invalid SESSION_TTL="abc" (want a Go duration ≥ 1m)
+//
+// The typed loaders ([LoadLogin], [LoadAuthorizer], [LoadAPI]) are what the
+// functions' main packages call. Values are trimmed of surrounding white
+// space; a variable that is unset, empty or blank counts as unset.
+//
+// The WeChat app secret is not part of these structs: package secret loads
+// it (from WECHAT_SECRET, SSM Parameter Store or Secrets Manager). [LoadLogin]
+// only checks that one of those sources is configured, and no error of this
+// package ever quotes the value of a secret-bearing variable.
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Variable names read by this package.
+const (
+	VarAppID           = "WECHAT_APPID"
+	VarSecret          = "WECHAT_SECRET"
+	VarSecretParameter = "WECHAT_SECRET_PARAMETER"
+	VarSecretARN       = "WECHAT_SECRET_ARN"
+	VarAPIBase         = "WECHAT_API_BASE"
+	VarSessionsTable   = "SESSIONS_TABLE"
+	VarUsersTable      = "USERS_TABLE"
+	VarProfilesTable   = "PROFILES_TABLE"
+	VarSessionTTL      = "SESSION_TTL"
+)
+
+// Defaults and limits (DESIGN.md §5).
+const (
+	// DefaultAPIBase is WeChat's primary API host.
+	DefaultAPIBase = "https://api.weixin.qq.com"
+	// DefaultSessionTTL is 14 days, Django's SESSION_COOKIE_AGE.
+	DefaultSessionTTL = 336 * time.Hour
+	// MinSessionTTL is the shortest SESSION_TTL accepted.
+	MinSessionTTL = time.Minute
+)
+
+// maxQuotedValueLength caps how much of an invalid value an error quotes.
+const maxQuotedValueLength = 64
+
+// Env reads variables through a getenv function and records every missing
+// or invalid one; [Env.Err] reports them all at once. The zero value is not
+// usable; call [NewEnv].
+type Env struct {
+	getenv  func(string) string
+	missing []string
+	invalid []string
+}
+
+// NewEnv returns an Env reading variables through getenv (os.Getenv in
+// production, a map lookup in tests).
+func NewEnv(getenv func(string) string) *Env {
+	return &Env{getenv: getenv}
+}
+
+func (e *Env) lookup(name string) string {
+	return strings.TrimSpace(e.getenv(name))
+}
+
+// Required returns the value of name; if it is unset or blank, it records
+// name as missing and returns "".
+func (e *Env) Required(name string) string {
+	v := e.lookup(name)
+	if v == "" {
+		e.missing = append(e.missing, name)
+	}
+	return v
+}
+
+// String returns the value of name, or def when it is unset or blank.
+func (e *Env) String(name, def string) string {
+	if v := e.lookup(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// Duration returns name parsed as a Go duration (time.ParseDuration), or def
+// when it is unset or blank. A value that does not parse or is below min is
+// recorded as invalid (the message names the variable and quotes the value)
+// and def is returned.
+func (e *Env) Duration(name string, def, min time.Duration) time.Duration {
+	v := e.lookup(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < min {
+		e.Invalid(name, v, "want a Go duration ≥ "+shortDuration(min))
+		return def
+	}
+	return d
+}
+
+// URL returns name as an absolute http or https URL without a trailing
+// slash, or def when it is unset or blank. Anything else is recorded as
+// invalid and def is returned.
+func (e *Env) URL(name, def string) string {
+	v := e.lookup(name)
+	if v == "" {
+		return def
+	}
+	u, ok := e.checkURL(name, v)
+	if !ok {
+		return def
+	}
+	return u
+}
+
+// URLs is [Env.URL] for a comma-separated list of URLs (WECHAT_API_BASE:
+// tried in order, for failover). It returns the list normalised (spaces,
+// trailing slashes and empty elements dropped, joined with ","), or def
+// when the variable is unset or lists nothing. Each invalid element is
+// recorded and then def is returned.
+func (e *Env) URLs(name, def string) string {
+	var out []string
+	ok := true
+	for _, part := range strings.Split(e.lookup(name), ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		u, good := e.checkURL(name, part)
+		ok = ok && good
+		out = append(out, u)
+	}
+	if !ok || len(out) == 0 {
+		return def
+	}
+	return strings.Join(out, ",")
+}
+
+// checkURL validates one URL value, recording a problem if it is invalid.
+func (e *Env) checkURL(name, v string) (string, bool) {
+	u, err := url.Parse(v)
+	switch {
+	case err == nil && u.User != nil:
+		// Credentials have no place in this variable; the value is not
+		// quoted so that they do not reach the logs either.
+		e.invalid = append(e.invalid, name+" (want an http(s) URL without user info)")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.Port() == "" && strings.HasSuffix(u.Host, ":"):
+		e.Invalid(name, v, "want an absolute http(s) URL without query")
+	default:
+		return strings.TrimRight(v, "/"), true
+	}
+	return "", false
+}
+
+// OneOf records a problem unless at least one of names is set, and returns
+// the first name that is set (never its value, so that a secret-bearing
+// variable can be checked without reading it into the caller).
+func (e *Env) OneOf(names ...string) string {
+	for _, n := range names {
+		if e.lookup(n) != "" {
+			return n
+		}
+	}
+	e.missing = append(e.missing, "one of "+strings.Join(names, "/"))
+	return ""
+}
+
+// Invalid records that name holds value, which is not acceptable; want says
+// what is expected. Do not pass the value of a secret-bearing variable.
+func (e *Env) Invalid(name, value, want string) {
+	if len(value) > maxQuotedValueLength {
+		value = value[:maxQuotedValueLength] + "…"
+	}
+	e.invalid = append(e.invalid, fmt.Sprintf("%s=%q (%s)", name, value, want))
+}
+
+// Err returns nil if nothing was missing or invalid, else one *Error listing
+// every problem met so far.
+func (e *Env) Err() error {
+	if len(e.missing) == 0 && len(e.invalid) == 0 {
+		return nil
+	}
+	return &Error{
+		Missing: append([]string(nil), e.missing...),
+		Invalid: append([]string(nil), e.invalid...),
+	}
+}
+
+// Error lists every missing and invalid variable found by an [Env].
+type Error struct {
+	Missing []string // variable names, in the order they were read
+	Invalid []string // `NAME="value" (what is wanted)` descriptions
+}
+
+// Error formats the problems as one line, e.g.
+// `configuration: missing A, B; invalid C="x" (want ...)`.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("configuration: ")
+	if len(e.Missing) > 0 {
+		b.WriteString("missing ")
+		b.WriteString(strings.Join(e.Missing, ", "))
+	}
+	if len(e.Invalid) > 0 {
+		if len(e.Missing) > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString("invalid ")
+		b.WriteString(strings.Join(e.Invalid, "; invalid "))
+	}
+	return b.String()
+}
+
+// shortDuration formats d like time.Duration.String without the trailing
+// zero units ("1m" rather than "1m0s", "336h" rather than "336h0m0s").
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// Login is the login function's configuration. The app secret is loaded
+// separately by package secret.
+type Login struct {
+	AppID         string        // WECHAT_APPID, required
+	APIBase       string        // WECHAT_API_BASE: comma-separated base URLs, normalised; default https://api.weixin.qq.com
+	SessionsTable string        // SESSIONS_TABLE, required
+	UsersTable    string        // USERS_TABLE, required
+	SessionTTL    time.Duration // SESSION_TTL, default 336h, at least 1m
+}
+
+// LoadLogin reads the login function's configuration. It also requires one
+// of WECHAT_SECRET, WECHAT_SECRET_PARAMETER or WECHAT_SECRET_ARN to be set
+// (without reading the secret), so that every configuration mistake shows
+// up in the same error.
+func LoadLogin(getenv func(string) string) (Login, error) {
+	e := NewEnv(getenv)
+	c := Login{
+		AppID:         e.Required(VarAppID),
+		SessionsTable: e.Required(VarSessionsTable),
+		UsersTable:    e.Required(VarUsersTable),
+	}
+	e.OneOf(VarSecret, VarSecretParameter, VarSecretARN)
+	c.APIBase = e.URLs(VarAPIBase, DefaultAPIBase)
+	c.SessionTTL = e.Duration(VarSessionTTL, DefaultSessionTTL, MinSessionTTL)
+	return c, e.Err()
+}
+
+// Authorizer is the authorizer function's configuration.
+type Authorizer struct {
+	SessionsTable string // SESSIONS_TABLE, required
+}
+
+// LoadAuthorizer reads the authorizer function's configuration.
+func LoadAuthorizer(getenv func(string) string) (Authorizer, error) {
+	e := NewEnv(getenv)
+	c := Authorizer{SessionsTable: e.Required(VarSessionsTable)}
+	return c, e.Err()
+}
+
+// API is the business (api) function's configuration.
+type API struct {
+	SessionsTable string // SESSIONS_TABLE, required (logout deletes sessions)
+	ProfilesTable string // PROFILES_TABLE, required
+}
+
+// LoadAPI reads the api function's configuration.
+func LoadAPI(getenv func(string) string) (API, error) {
+	e := NewEnv(getenv)
+	c := API{
+		SessionsTable: e.Required(VarSessionsTable),
+		ProfilesTable: e.Required(VarProfilesTable),
+	}
+	return c, e.Err()
+}
