@@ -1,0 +1,455 @@
+// Package wechatemu emulates WeChat's jscode2session API for tests and the
+// local stack (DESIGN §6). An *Emulator is an http.Handler:
+//
+//	GET    /sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code
+//	POST   /test/codes   {"openid"?, "unionid"?}  -> {"code", "openid", "unionid"?}
+//	POST   /test/faults  {"errcode"?, "status"?, "delay_ms"?, "body"?, "count"}  -> 204
+//	DELETE /test/faults  -> 204
+//	GET    /test/stats   -> Stats as JSON
+//	GET    /test/health  -> {"status":"ok"}
+//
+// jscode2session answers like WeChat: always Content-Type text/plain, HTTP
+// 200, a JSON body that is either {"session_key","openid","unionid"?} (no
+// errcode field) or {"errcode","errmsg"} with WeChat's texts and a trailing
+// "rid: ...". Parameters are checked in WeChat's order: appid missing 41002,
+// wrong appid 40013, secret missing 41004, wrong secret 40125, a grant_type
+// other than authorization_code 40002 (a missing grant_type is accepted, as
+// WeChat does), js_code missing 41008, unknown or expired code 40029, code
+// already exchanged 40163.
+//
+// Codes are what wx.login() hands a mini-program: 32 characters of
+// [A-Za-z0-9] from crypto/rand, valid for CodeTTL (5 minutes), usable once.
+// Each successful exchange rotates the user's session_key (16 random bytes,
+// base64: 24 characters, an AES-128 key like WeChat's). New openids look like
+// WeChat's: "o" followed by 27 characters of [A-Za-z0-9_-].
+//
+// Faults: the next Count jscode2session requests, whatever their parameters,
+// are answered by the fault instead (one fault consumed per request). A
+// faulted request does NOT consume the code, so a client retrying with the
+// same code after a fault succeeds. A fault with only DelayMS set is a slow
+// but real answer: after the delay the request is served normally (and the
+// code consumed); if the caller gives up during the delay nothing happens.
+package wechatemu
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Defaults of the local stack: the emulator and the functions run by
+// `make dev` use the same pair, so nothing needs configuring. They are not
+// real credentials.
+const (
+	DefaultAppID   = "wx0000000000local"
+	DefaultSecret  = "local-dev-secret-0000000000000000"
+	DefaultCodeTTL = 5 * time.Minute
+)
+
+// Limits on faults.
+const (
+	maxDelayMS  = 60_000
+	maxIDLength = 128
+)
+
+// Config configures an Emulator.
+type Config struct {
+	// AppID is the mini-program's appid; default DefaultAppID.
+	AppID string
+	// Secret is the app secret; default DefaultSecret.
+	Secret string
+	// CodeTTL is how long a code stays valid; default 5 minutes.
+	CodeTTL time.Duration
+	// Now is the clock; default time.Now. Tests inject one to expire codes.
+	Now func() time.Time
+	// Logger gets one line per exchange (openids masked, no codes, no
+	// session_keys); default slog.Default().
+	Logger *slog.Logger
+}
+
+// Fault makes the next Count jscode2session requests fail. Errcode answers
+// {"errcode":N,"errmsg":"..."}; Status sets the HTTP status (default 200; a
+// status-only fault answers that status with a short HTML body, as a proxy
+// would); DelayMS waits before answering (cut short if the caller goes away);
+// Body replaces the body verbatim (an empty string gives an empty body).
+type Fault struct {
+	Errcode *int    `json:"errcode"`
+	Status  int     `json:"status"`
+	DelayMS int     `json:"delay_ms"`
+	Body    *string `json:"body"`
+	Count   int     `json:"count"`
+}
+
+// ErrcodeFault returns a Fault answering errcode for the next count requests.
+func ErrcodeFault(errcode, count int) Fault {
+	return Fault{Errcode: &errcode, Count: count}
+}
+
+// StatusFault returns a Fault answering HTTP status for the next count
+// requests.
+func StatusFault(status, count int) Fault {
+	return Fault{Status: status, Count: count}
+}
+
+// BodyFault returns a Fault answering body (HTTP 200) for the next count
+// requests.
+func BodyFault(body string, count int) Fault {
+	return Fault{Body: &body, Count: count}
+}
+
+// DelayFault returns a Fault delaying the next count requests, which are then
+// served normally.
+func DelayFault(delay time.Duration, count int) Fault {
+	return Fault{DelayMS: int(delay / time.Millisecond), Count: count}
+}
+
+// validate checks a fault as POST /test/faults does.
+func (f Fault) validate() error {
+	switch {
+	case f.Count < 1:
+		return errors.New("count must be at least 1")
+	case f.Errcode != nil && *f.Errcode == 0:
+		return errors.New("errcode 0 is success, not a fault")
+	case f.Status != 0 && (f.Status < 200 || f.Status > 599):
+		return errors.New("status must be between 200 and 599")
+	case f.DelayMS < 0 || f.DelayMS > maxDelayMS:
+		return fmt.Errorf("delay_ms must be between 0 and %d", maxDelayMS)
+	case f.Errcode == nil && f.Status == 0 && f.DelayMS == 0 && f.Body == nil:
+		return errors.New("a fault needs errcode, status, delay_ms or body")
+	}
+	return nil
+}
+
+// replaces reports whether the fault replaces the answer (rather than only
+// delaying it).
+func (f Fault) replaces() bool {
+	return f.Errcode != nil || f.Status != 0 || f.Body != nil
+}
+
+// Stats counts what the emulator served since it was created.
+type Stats struct {
+	// Requests is the number of jscode2session requests received: how many
+	// times "WeChat" was called.
+	Requests int `json:"requests"`
+	// Succeeded is the number of exchanges that returned an identity.
+	Succeeded int `json:"succeeded"`
+	// Faulted is the number of requests answered by an injected fault.
+	Faulted int `json:"faulted"`
+	// Errcodes counts errcode answers by errcode, faults included.
+	Errcodes map[int]int `json:"errcodes"`
+	// Abandoned is the number of requests whose caller went away during a
+	// fault's delay.
+	Abandoned int `json:"abandoned"`
+	// CodesIssued is the number of codes handed out.
+	CodesIssued int `json:"codes_issued"`
+}
+
+// Issued is a code handed out by Issue.
+type Issued struct {
+	Code    string `json:"code"`
+	OpenID  string `json:"openid"`
+	UnionID string `json:"unionid,omitempty"`
+}
+
+// Emulator is an in-memory WeChat jscode2session service. It is safe for
+// concurrent use.
+type Emulator struct {
+	appID  string
+	secret string
+	ttl    time.Duration
+	now    func() time.Time
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	codes     map[string]*codeEntry
+	users     map[string]*user
+	fault     Fault // Count is what is left
+	stats     Stats
+	nextSweep int
+}
+
+type codeEntry struct {
+	openid  string
+	expires time.Time
+	used    bool
+}
+
+type user struct {
+	unionid    string
+	sessionKey string
+}
+
+// New builds an Emulator; zero Config fields take their defaults.
+func New(cfg Config) *Emulator {
+	e := &Emulator{
+		appID:     cfg.AppID,
+		secret:    cfg.Secret,
+		ttl:       cfg.CodeTTL,
+		now:       cfg.Now,
+		log:       cfg.Logger,
+		codes:     make(map[string]*codeEntry),
+		users:     make(map[string]*user),
+		stats:     Stats{Errcodes: make(map[int]int)},
+		nextSweep: 1024,
+	}
+	if e.appID == "" {
+		e.appID = DefaultAppID
+	}
+	if e.secret == "" {
+		e.secret = DefaultSecret
+	}
+	if e.ttl <= 0 {
+		e.ttl = DefaultCodeTTL
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	return e
+}
+
+// AppID returns the appid the emulator accepts.
+func (e *Emulator) AppID() string { return e.appID }
+
+// IssueCode hands out a code for openid (a new random openid when empty),
+// like POST /test/codes. A non-empty unionid is recorded for the user and
+// returned by later exchanges.
+func (e *Emulator) IssueCode(openid, unionid string) (string, error) {
+	is, err := e.Issue(openid, unionid)
+	return is.Code, err
+}
+
+// Issue is IssueCode returning the openid too (useful when it was drawn at
+// random).
+func (e *Emulator) Issue(openid, unionid string) (Issued, error) {
+	if err := checkID("openid", openid); err != nil {
+		return Issued{}, err
+	}
+	if err := checkID("unionid", unionid); err != nil {
+		return Issued{}, err
+	}
+	if openid == "" {
+		var err error
+		if openid, err = randomOpenID(); err != nil {
+			return Issued{}, err
+		}
+	}
+	code, err := randomCode()
+	if err != nil {
+		return Issued{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	if len(e.codes) >= e.nextSweep {
+		for c, ce := range e.codes {
+			if !now.Before(ce.expires) {
+				delete(e.codes, c)
+			}
+		}
+		e.nextSweep = max(1024, 2*len(e.codes))
+	}
+	e.codes[code] = &codeEntry{openid: openid, expires: now.Add(e.ttl)}
+	u := e.users[openid]
+	if u == nil {
+		u = &user{}
+		e.users[openid] = u
+	}
+	if unionid != "" {
+		u.unionid = unionid
+	}
+	e.stats.CodesIssued++
+	return Issued{Code: code, OpenID: openid, UnionID: u.unionid}, nil
+}
+
+// SetFaults makes the next f.Count jscode2session requests fail as f says,
+// replacing any pending fault. It rejects the faults POST /test/faults
+// rejects (Count < 1, nothing to do, out-of-range status or delay).
+func (e *Emulator) SetFaults(f Fault) error {
+	if err := f.validate(); err != nil {
+		return fmt.Errorf("wechatemu: fault: %w", err)
+	}
+	if f.Errcode != nil {
+		c := *f.Errcode
+		f.Errcode = &c
+	}
+	if f.Body != nil {
+		b := *f.Body
+		f.Body = &b
+	}
+	e.mu.Lock()
+	e.fault = f
+	e.mu.Unlock()
+	return nil
+}
+
+// ClearFaults drops any pending fault.
+func (e *Emulator) ClearFaults() {
+	e.mu.Lock()
+	e.fault = Fault{}
+	e.mu.Unlock()
+}
+
+// Stats returns a copy of the counters.
+func (e *Emulator) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.stats
+	s.Errcodes = make(map[int]int, len(e.stats.Errcodes))
+	for k, v := range e.stats.Errcodes {
+		s.Errcodes[k] = v
+	}
+	return s
+}
+
+// SessionKey returns the user's current session_key, "" before the first
+// exchange. Tests use it to assert the key never leaks.
+func (e *Emulator) SessionKey(openid string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if u := e.users[openid]; u != nil {
+		return u.sessionKey
+	}
+	return ""
+}
+
+// takeFault consumes one pending fault, if any, and counts the request.
+func (e *Emulator) takeFault() (Fault, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stats.Requests++
+	if e.fault.Count <= 0 {
+		return Fault{}, false
+	}
+	f := e.fault
+	e.fault.Count--
+	return f, true
+}
+
+// outcome of an exchange.
+type outcome struct {
+	errcode int
+	openid  string
+	unionid string
+	key     string
+}
+
+// exchange consumes code and rotates the user's session_key.
+func (e *Emulator) exchange(code string) (outcome, error) {
+	key, err := randomSessionKey()
+	if err != nil {
+		return outcome{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ce := e.codes[code]
+	switch {
+	case ce == nil || !e.now().Before(ce.expires):
+		return outcome{errcode: codeInvalidCode}, nil
+	case ce.used:
+		return outcome{errcode: codeCodeUsed}, nil
+	}
+	ce.used = true
+	u := e.users[ce.openid]
+	if u == nil { // cannot happen: Issue creates the user
+		u = &user{}
+		e.users[ce.openid] = u
+	}
+	u.sessionKey = key
+	return outcome{openid: ce.openid, unionid: u.unionid, key: key}, nil
+}
+
+// count records the outcome of a request.
+func (e *Emulator) count(errcode int, faulted bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if faulted {
+		e.stats.Faulted++
+	}
+	if errcode != 0 {
+		e.stats.Errcodes[errcode]++
+	} else if !faulted {
+		e.stats.Succeeded++
+	}
+}
+
+func (e *Emulator) countAbandoned() {
+	e.mu.Lock()
+	e.stats.Abandoned++
+	e.mu.Unlock()
+}
+
+const (
+	alnum      = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	openIDTail = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+)
+
+// randomCode draws 32 characters of [A-Za-z0-9], uniformly (rejection
+// sampling over crypto/rand bytes).
+func randomCode() (string, error) {
+	out := make([]byte, 0, 32)
+	var buf [48]byte
+	for len(out) < 32 {
+		if _, err := rand.Read(buf[:]); err != nil {
+			return "", fmt.Errorf("wechatemu: draw code: %w", err)
+		}
+		for _, b := range buf {
+			if b < 248 && len(out) < 32 { // 248 = 4*62
+				out = append(out, alnum[b%62])
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// randomOpenID draws an openid shaped like WeChat's: "o" + 27 of
+// [A-Za-z0-9_-].
+func randomOpenID() (string, error) {
+	var buf [27]byte
+	if _, err := rand.Read(buf[:]); err != nil {
+		return "", fmt.Errorf("wechatemu: draw openid: %w", err)
+	}
+	out := make([]byte, 28)
+	out[0] = 'o'
+	for i, b := range buf {
+		out[i+1] = openIDTail[b&63]
+	}
+	return string(out), nil
+}
+
+// randomSessionKey draws a session_key shaped like WeChat's: 16 random bytes
+// in standard base64 (24 characters).
+func randomSessionKey() (string, error) {
+	var buf [16]byte
+	if _, err := rand.Read(buf[:]); err != nil {
+		return "", fmt.Errorf("wechatemu: draw session_key: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(buf[:]), nil
+}
+
+// randomRID draws a request id like the one WeChat appends to errmsg.
+func randomRID(now time.Time) string {
+	var buf [8]byte
+	_, _ = rand.Read(buf[:])
+	return fmt.Sprintf("%08x-%x-%x", uint32(now.Unix()), buf[:4], buf[4:])
+}
+
+// checkID accepts "" or 1..128 characters of [A-Za-z0-9_-].
+func checkID(name, s string) error {
+	if len(s) > maxIDLength {
+		return fmt.Errorf("wechatemu: %s longer than %d characters", name, maxIDLength)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("wechatemu: %s must be characters of [A-Za-z0-9_-]", name)
+		}
+	}
+	return nil
+}
