@@ -1,0 +1,54 @@
+// Command api is the business Lambda function behind the authorizer
+// (bootstrap for the provided.al2023 runtime): GET /me, GET and PUT
+// /me/profile, POST /logout. It only wires: configuration, the session and
+// profile stores, then lambda.Start. The logic is in package api.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/wxsession/wxsession/api"
+	"github.com/wxsession/wxsession/config"
+	"github.com/wxsession/wxsession/dynamoclient"
+	"github.com/wxsession/wxsession/dynamostore"
+	"github.com/wxsession/wxsession/logging"
+	"github.com/wxsession/wxsession/profile"
+)
+
+func main() {
+	logger := logging.New(os.Stdout, os.Getenv(logging.EnvLevel))
+	slog.SetDefault(logger)
+	h, err := setup(logger, os.Getenv)
+	if err != nil {
+		logging.ColdStartFailed(logger, err)
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
+
+func setup(logger *slog.Logger, getenv func(string) string) (*api.Handler, error) {
+	cfg, err := config.LoadAPI(getenv)
+	if err != nil {
+		return nil, err
+	}
+	db, _, err := dynamoclient.New(context.Background(), getenv)
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := dynamostore.New(db, dynamostore.Config{
+		SessionsTable: cfg.SessionsTable,
+		Logger:        logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	profiles, err := profile.New(db, profile.Config{Table: cfg.ProfilesTable})
+	if err != nil {
+		return nil, err
+	}
+	return &api.Handler{Sessions: sessions, Profiles: profiles, Logger: logger}, nil
+}

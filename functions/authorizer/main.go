@@ -1,0 +1,56 @@
+// Command authorizer is the HTTP API Lambda authorizer function (bootstrap
+// for the provided.al2023 runtime). It only wires: configuration, the
+// DynamoDB session store, then lambda.Start. The logic is in package
+// authorizer. It must not link the WeChat client or anything under local/.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/wxsession/wxsession/authorizer"
+	"github.com/wxsession/wxsession/config"
+	"github.com/wxsession/wxsession/dynamoclient"
+	"github.com/wxsession/wxsession/dynamostore"
+	"github.com/wxsession/wxsession/logging"
+)
+
+// opTimeout bounds the one GetItem per request, retries included: the
+// authorizer must answer well inside API Gateway's 10 s authorizer limit
+// (and the function's own timeout), so a slow database fails fast.
+const opTimeout = 2 * time.Second
+
+func main() {
+	logger := logging.New(os.Stdout, os.Getenv(logging.EnvLevel))
+	slog.SetDefault(logger)
+	h, err := setup(logger, os.Getenv)
+	if err != nil {
+		logging.ColdStartFailed(logger, err)
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
+
+func setup(logger *slog.Logger, getenv func(string) string) (*authorizer.Handler, error) {
+	cfg, err := config.LoadAuthorizer(getenv)
+	if err != nil {
+		return nil, err
+	}
+	db, _, err := dynamoclient.New(context.Background(), getenv)
+	if err != nil {
+		return nil, err
+	}
+	store, err := dynamostore.New(db, dynamostore.Config{
+		SessionsTable: cfg.SessionsTable,
+		OpTimeout:     opTimeout,
+		Logger:        logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &authorizer.Handler{Store: store, Logger: logger}, nil
+}

@@ -1,0 +1,76 @@
+// Command login is the POST /login Lambda function (bootstrap for the
+// provided.al2023 runtime). It only wires: configuration, the DynamoDB
+// store, the app secret and the WeChat client, then lambda.Start. The logic
+// is in package login.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/wxsession/wxsession/config"
+	"github.com/wxsession/wxsession/dynamoclient"
+	"github.com/wxsession/wxsession/dynamostore"
+	"github.com/wxsession/wxsession/logging"
+	"github.com/wxsession/wxsession/login"
+	"github.com/wxsession/wxsession/secret"
+	"github.com/wxsession/wxsession/wechat"
+)
+
+// coldStartTimeout bounds the cold start's I/O (the secret's fetch).
+const coldStartTimeout = 5 * time.Second
+
+func main() {
+	logger := logging.New(os.Stdout, os.Getenv(logging.EnvLevel))
+	slog.SetDefault(logger)
+	h, err := setup(logger, os.Getenv)
+	if err != nil {
+		logging.ColdStartFailed(logger, err)
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
+
+func setup(logger *slog.Logger, getenv func(string) string) (*login.Handler, error) {
+	cfg, err := config.LoadLogin(getenv)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), coldStartTimeout)
+	defer cancel()
+	db, awsCfg, err := dynamoclient.New(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	store, err := dynamostore.New(db, dynamostore.Config{
+		SessionsTable: cfg.SessionsTable,
+		UsersTable:    cfg.UsersTable,
+		Logger:        logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	appSecret, err := secret.Source{Getenv: getenv, AWS: awsCfg}.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bases := wechat.DefaultBaseURLs // api.weixin.qq.com, then api2 for failover
+	if cfg.APIBase != config.DefaultAPIBase {
+		bases = wechat.ParseBaseURLs(cfg.APIBase)
+	}
+	wx, err := wechat.New(wechat.Config{AppID: cfg.AppID, Secret: appSecret, BaseURLs: bases, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return &login.Handler{
+		WeChat: wx,
+		Store:  store,
+		AppID:  cfg.AppID,
+		TTL:    cfg.SessionTTL,
+		Logger: logger,
+	}, nil
+}

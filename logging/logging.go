@@ -1,0 +1,92 @@
+// Package logging builds the JSON slog.Logger every wxsession function uses.
+//
+// Lines are JSON objects on one line each (CloudWatch Logs and Logs Insights
+// parse them as fields). Every record logged through a ...Context method
+// with a Lambda invocation context carries request_id, the invocation's AWS
+// request id, so the lines of one request can be found together.
+package logging
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+// EnvLevel is the environment variable holding the log level.
+const EnvLevel = "LOG_LEVEL"
+
+// RequestIDKey is the attribute that carries the Lambda request id.
+const RequestIDKey = "request_id"
+
+// ParseLevel parses a LOG_LEVEL value: debug, info, warn (or warning) or
+// error, case-insensitively and ignoring surrounding spaces. The empty
+// string is info.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	default:
+		return slog.LevelInfo, fmt.Errorf("logging: unknown level %q (want debug, info, warn or error)", s)
+	}
+}
+
+// New returns a JSON logger writing to w at the given level (a LOG_LEVEL
+// value, see ParseLevel). An unknown level falls back to info and is
+// reported once, at WARN, on the returned logger: a typo in LOG_LEVEL must
+// not stop a cold start.
+func New(w io.Writer, level string) *slog.Logger {
+	lvl, err := ParseLevel(level)
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl})
+	l := slog.New(RequestIDHandler{Handler: h})
+	if err != nil {
+		l.Warn("invalid LOG_LEVEL, using info", "error", err.Error())
+	}
+	return l
+}
+
+// RequestIDHandler wraps a slog.Handler and adds request_id, from the Lambda
+// context of the call (lambdacontext.FromContext), to every record. Records
+// logged without a Lambda context (cold start, tests) go through unchanged.
+// Like any attribute added at Handle time, request_id lands in the current
+// group if WithGroup was used.
+type RequestIDHandler struct {
+	slog.Handler
+}
+
+// Handle adds request_id when ctx carries a Lambda context.
+func (h RequestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if ctx != nil {
+		if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+			r.AddAttrs(slog.String(RequestIDKey, lc.AwsRequestID))
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs keeps the wrapper around the derived handler.
+func (h RequestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return RequestIDHandler{Handler: h.Handler.WithAttrs(attrs)}
+}
+
+// WithGroup keeps the wrapper around the derived handler.
+func (h RequestIDHandler) WithGroup(name string) slog.Handler {
+	return RequestIDHandler{Handler: h.Handler.WithGroup(name)}
+}
+
+// ColdStartFailed logs, as one ERROR line, why a function could not start
+// (msg "cold start failed" and the error, e.g. config's "configuration:
+// missing WECHAT_APPID, SESSIONS_TABLE"). The caller then exits non-zero,
+// which Lambda reports as an init error.
+func ColdStartFailed(l *slog.Logger, err error) {
+	l.LogAttrs(context.Background(), slog.LevelError, "cold start failed", slog.String("error", err.Error()))
+}

@@ -1,0 +1,205 @@
+// Package profile is wxsession's example of business data: one profile per
+// user, keyed by openid, in its own DynamoDB table (partition key "openid").
+//
+// It shows the pattern a business function follows: the user comes from the
+// authorizer's principal (session.FromRequest), never from the request body,
+// and the data lives in a table of its own, not in the session store.
+package profile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wxsession/wxsession/session"
+)
+
+// Limits enforced by Validate.
+const (
+	MaxNicknameRunes = 32
+	MaxAvatarURLLen  = 1024
+)
+
+// AttrOpenID is the profiles table's partition key.
+const AttrOpenID = "openid"
+
+// DefaultOpTimeout bounds every store operation when Config.OpTimeout is 0.
+const DefaultOpTimeout = 3 * time.Second
+
+// ErrInvalid is wrapped by every Validate error; the message after it is
+// safe to show the client.
+var ErrInvalid = errors.New("invalid profile")
+
+// Profile is a user's profile as stored and returned.
+type Profile struct {
+	// Nickname is the display name: at most 32 runes of valid UTF-8, no
+	// control characters, no U+FFFD (emoji and their joiners are fine).
+	Nickname string `json:"nickname" dynamodbav:"nickname"`
+	// AvatarURL is empty or an absolute https URL of at most 1024 bytes.
+	AvatarURL string `json:"avatar_url" dynamodbav:"avatar_url"`
+	// UpdatedAt is when the profile was last written; nil if never.
+	UpdatedAt *time.Time `json:"updated_at" dynamodbav:"updated_at,omitempty"`
+}
+
+// Validate checks the user-editable fields.
+func (p Profile) Validate() error {
+	if !utf8.ValidString(p.Nickname) {
+		return fmt.Errorf("%w: nickname is not valid UTF-8", ErrInvalid)
+	}
+	if n := utf8.RuneCountInString(p.Nickname); n > MaxNicknameRunes {
+		return fmt.Errorf("%w: nickname has %d characters, at most %d allowed", ErrInvalid, n, MaxNicknameRunes)
+	}
+	for _, r := range p.Nickname {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: nickname contains a control character", ErrInvalid)
+		}
+		if r == utf8.RuneError { // what a lone surrogate escape decodes to
+			return fmt.Errorf("%w: nickname contains an invalid character (U+FFFD)", ErrInvalid)
+		}
+	}
+	if p.AvatarURL == "" {
+		return nil
+	}
+	if len(p.AvatarURL) > MaxAvatarURLLen {
+		return fmt.Errorf("%w: avatar_url is longer than %d bytes", ErrInvalid, MaxAvatarURLLen)
+	}
+	if strings.ContainsFunc(p.AvatarURL, func(r rune) bool { return r <= ' ' || r == 0x7f || r == utf8.RuneError }) {
+		return fmt.Errorf("%w: avatar_url contains spaces or control characters", ErrInvalid)
+	}
+	u, err := url.Parse(p.AvatarURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("%w: avatar_url must be an absolute https URL", ErrInvalid)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%w: avatar_url must not contain user info", ErrInvalid)
+	}
+	return nil
+}
+
+// item is a profiles table item.
+type item struct {
+	OpenID string `dynamodbav:"openid"`
+	Profile
+}
+
+// Config configures a Store.
+type Config struct {
+	// Table is the profiles table name (required).
+	Table string
+	// OpTimeout bounds each operation; 0 means DefaultOpTimeout.
+	OpTimeout time.Duration
+	// Now is the clock for UpdatedAt; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store reads and writes profiles. It is safe for concurrent use.
+type Store struct {
+	db      *dynamodb.Client
+	table   string
+	timeout time.Duration
+	now     func() time.Time
+}
+
+// New returns a Store on client. It does no I/O.
+func New(client *dynamodb.Client, cfg Config) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("profile: nil DynamoDB client")
+	}
+	if cfg.Table == "" {
+		return nil, errors.New("profile: empty table name")
+	}
+	if cfg.OpTimeout < 0 {
+		return nil, errors.New("profile: negative OpTimeout")
+	}
+	s := &Store{db: client, table: cfg.Table, timeout: cfg.OpTimeout, now: cfg.Now}
+	if s.timeout == 0 {
+		s.timeout = DefaultOpTimeout
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+func key(openid string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrOpenID: &types.AttributeValueMemberS{Value: openid}}
+}
+
+// Get returns openid's profile; a user without one gets the zero Profile and
+// no error. Store failures wrap session.ErrUnavailable.
+func (s *Store) Get(ctx context.Context, openid string) (Profile, error) {
+	if openid == "" {
+		return Profile{}, errors.New("profile: get: empty openid")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            key(openid),
+		ConsistentRead: aws.Bool(true), // read-your-writes after a PUT
+	})
+	if err != nil {
+		return Profile{}, fmt.Errorf("profile: get: %w: %w", session.ErrUnavailable, err)
+	}
+	if len(out.Item) == 0 {
+		return Profile{}, nil
+	}
+	var it item
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return Profile{}, fmt.Errorf("profile: get: malformed item: %w", err)
+	}
+	if it.UpdatedAt != nil {
+		t := it.UpdatedAt.UTC()
+		it.UpdatedAt = &t
+	}
+	return it.Profile, nil
+}
+
+// Put validates p, replaces openid's profile with it (UpdatedAt set to now)
+// and returns what was stored. Invalid profiles wrap ErrInvalid; store
+// failures wrap session.ErrUnavailable.
+func (s *Store) Put(ctx context.Context, openid string, p Profile) (Profile, error) {
+	if openid == "" {
+		return Profile{}, errors.New("profile: put: empty openid")
+	}
+	if err := p.Validate(); err != nil {
+		return Profile{}, err
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	p.UpdatedAt = &now
+	av, err := attributevalue.MarshalMap(item{OpenID: openid, Profile: p})
+	if err != nil {
+		return Profile{}, fmt.Errorf("profile: put: marshal: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: av}); err != nil {
+		return Profile{}, fmt.Errorf("profile: put: %w: %w", session.ErrUnavailable, err)
+	}
+	return p, nil
+}
+
+// Schema returns the CreateTable input of the profiles table (partition key
+// openid, on-demand billing). template.yaml declares the same table.
+func Schema(table string) dynamodb.CreateTableInput {
+	return dynamodb.CreateTableInput{
+		TableName:   aws.String(table),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(AttrOpenID), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(AttrOpenID), KeyType: types.KeyTypeHash},
+		},
+	}
+}
