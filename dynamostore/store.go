@@ -57,8 +57,13 @@ const hashLength = 43
 
 // Config configures a Store.
 type Config struct {
-	// SessionsTable and UsersTable are the table names (required).
-	SessionsTable, UsersTable string
+	// SessionsTable is the sessions table (required).
+	SessionsTable string
+	// UsersTable is the users table. Only Create and SessionKey use it; a
+	// store that only reads or deletes sessions (the authorizer, logout)
+	// may leave it empty, and those two methods then fail with
+	// ErrNoUsersTable.
+	UsersTable string
 	// OpenIDIndex is the sessions table's GSI on openid; "" means
 	// DefaultOpenIDIndex.
 	OpenIDIndex string
@@ -92,6 +97,10 @@ type Store struct {
 	pageSize int32
 }
 
+// ErrNoUsersTable reports a Create or SessionKey call on a store built
+// without a users table.
+var ErrNoUsersTable = errors.New("dynamostore: no users table configured")
+
 var tableNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
 
 // New returns a Store using client. It validates the table and index names
@@ -103,7 +112,7 @@ func New(client *dynamodb.Client, cfg Config) (*Store, error) {
 	if !tableNameRE.MatchString(cfg.SessionsTable) {
 		return nil, fmt.Errorf("dynamostore: invalid sessions table name %q (3-255 characters of [A-Za-z0-9_.-])", cfg.SessionsTable)
 	}
-	if !tableNameRE.MatchString(cfg.UsersTable) {
+	if cfg.UsersTable != "" && !tableNameRE.MatchString(cfg.UsersTable) {
 		return nil, fmt.Errorf("dynamostore: invalid users table name %q (3-255 characters of [A-Za-z0-9_.-])", cfg.UsersTable)
 	}
 	if cfg.SessionsTable == cfg.UsersTable {
@@ -212,6 +221,8 @@ func (s *Store) opContext(ctx context.Context) (context.Context, context.CancelF
 // the id of, and TTL removes it.)
 func (s *Store) Create(ctx context.Context, appID string, id session.Identity, ttl time.Duration) (string, session.Session, error) {
 	switch {
+	case s.users == "":
+		return "", session.Session{}, fmt.Errorf("dynamostore: create session: %w", ErrNoUsersTable)
 	case id.OpenID == "":
 		return "", session.Session{}, errors.New("dynamostore: create session: empty openid")
 	case appID == "":
@@ -476,6 +487,9 @@ var errThrottled = errors.New("throttled")
 // decryption of encryptedData. It returns session.ErrNotFound when the user
 // is unknown or has none. Never log or return the result to a client.
 func (s *Store) SessionKey(ctx context.Context, openid string) (string, error) {
+	if s.users == "" {
+		return "", fmt.Errorf("dynamostore: session key: %w", ErrNoUsersTable)
+	}
 	if openid == "" {
 		return "", session.ErrNotFound
 	}

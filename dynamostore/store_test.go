@@ -600,7 +600,7 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"nil client", nil, dynamostore.Config{SessionsTable: "sessions", UsersTable: "users"}},
 		{"no sessions table", c, dynamostore.Config{UsersTable: "users"}},
-		{"no users table", c, dynamostore.Config{SessionsTable: "sessions"}},
+		{"bad users table", c, dynamostore.Config{SessionsTable: "sessions", UsersTable: "u s"}},
 		{"same table", c, dynamostore.Config{SessionsTable: "wx", UsersTable: "wx"}},
 		{"bad characters", c, dynamostore.Config{SessionsTable: "my sessions", UsersTable: "users"}},
 		{"too short", c, dynamostore.Config{SessionsTable: "s", UsersTable: "users"}},
@@ -637,5 +637,33 @@ func TestSchema(t *testing.T) {
 	}
 	if dynamostore.TTLAttribute != "expires_at" {
 		t.Errorf("TTLAttribute = %q", dynamostore.TTLAttribute)
+	}
+}
+
+func TestReadOnlyStoreWithoutUsersTable(t *testing.T) {
+	e := newEnv(t, dynamostore.Config{})
+	ro, err := dynamostore.New(e.client, dynamostore.Config{SessionsTable: e.sessions, Now: e.clock.Now})
+	if err != nil {
+		t.Fatalf("a store without a users table must build: %v", err)
+	}
+	ctx := context.Background()
+	id, _, err := e.store.Create(ctx, "wxapp", session.Identity{OpenID: "oReadOnly0001", SessionKey: "k"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Get(ctx, session.Hash(id)); err != nil {
+		t.Fatalf("read-only Get: %v", err)
+	}
+	if _, _, err := ro.Create(ctx, "wxapp", session.Identity{OpenID: "o2", SessionKey: "k"}, time.Hour); !errors.Is(err, dynamostore.ErrNoUsersTable) {
+		t.Fatalf("Create without users table: err = %v, want ErrNoUsersTable", err)
+	}
+	if _, err := ro.SessionKey(ctx, "oReadOnly0001"); !errors.Is(err, dynamostore.ErrNoUsersTable) {
+		t.Fatalf("SessionKey without users table: err = %v", err)
+	}
+	if err := ro.Delete(ctx, session.Hash(id)); err != nil {
+		t.Fatalf("read-only Delete: %v", err)
+	}
+	if _, err := e.store.Get(ctx, session.Hash(id)); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("after read-only Delete: err = %v, want ErrNotFound", err)
 	}
 }
