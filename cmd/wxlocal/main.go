@@ -1,0 +1,130 @@
+// Command wxlocal is `make dev`: it runs wxsession's whole stack locally,
+// without Docker or an AWS account — the function binaries built from this
+// repository, a DynamoDB-compatible server (dynalite), the WeChat emulator
+// and a local API Gateway (HTTP API, payload 2.0) that reads template.yaml.
+// See package local/stack for what it wires and how.
+//
+// Usage (from the repository root):
+//
+//	go run ./cmd/wxlocal [flags]
+//
+//	-api-addr 127.0.0.1:3000       the API (like sam local start-api)
+//	-wechat-addr 127.0.0.1:3001    the WeChat emulator
+//	-dynamodb-addr 127.0.0.1:8000  dynalite
+//	-data-dir .wxlocal/dynamodb    dynalite's data ("" = in memory)
+//	-reset                         wipe -data-dir first (start from empty tables)
+//	-env-vars file.json            sam's --env-vars format
+//	-parameter-overrides "K=V,K=V" sam's --parameter-overrides
+//	-no-watch                      do not rebuild on source changes
+//
+// SIGINT or SIGTERM stops every child process and exits 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wxsession/wxsession/local/stack"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	fs := flag.NewFlagSet("wxlocal", flag.ContinueOnError)
+	apiAddr := fs.String("api-addr", stack.DefaultAPIAddr, "API listen address")
+	wxAddr := fs.String("wechat-addr", stack.DefaultWeChatAddr, "WeChat emulator listen address")
+	dynAddr := fs.String("dynamodb-addr", stack.DefaultDynamoAddr, "dynalite listen address")
+	dataDir := fs.String("data-dir", filepath.Join(".wxlocal", "dynamodb"), "dynalite data directory, relative to the repository root (\"\" = in memory)")
+	reset := fs.Bool("reset", false, "wipe -data-dir before starting")
+	envVars := fs.String("env-vars", "", "JSON file of function environment overrides (sam --env-vars format)")
+	overrides := fs.String("parameter-overrides", "", "template parameter overrides, \"K=V,K=V\" (sam --parameter-overrides)")
+	noWatch := fs.Bool("no-watch", false, "do not rebuild functions when sources change")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+
+	root, err := stack.FindRoot()
+	if err != nil {
+		logger.Error("wxlocal must run inside the repository", "err", err)
+		return 1
+	}
+	params, err := stack.ParseParameterOverrides(*overrides)
+	if err != nil {
+		logger.Error("bad -parameter-overrides", "err", err)
+		return 2
+	}
+	var env map[string]map[string]string
+	if *envVars != "" {
+		if env, err = stack.LoadEnvVars(*envVars); err != nil {
+			logger.Error("bad -env-vars", "err", err)
+			return 2
+		}
+	}
+	dir := *dataDir
+	if dir != "" && !filepath.IsAbs(dir) {
+		dir = filepath.Join(root, dir)
+	}
+	if *reset && dir != "" {
+		if err := wipe(root, dir); err != nil {
+			logger.Error("cannot reset the data directory", "err", err)
+			return 1
+		}
+		logger.Info("data directory wiped", "dir", dir)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	t0 := time.Now()
+	s, err := stack.Start(ctx, stack.Options{
+		Root: root, APIAddr: *apiAddr, WeChatAddr: *wxAddr, DynamoAddr: *dynAddr,
+		DataDir: dir, Params: params, EnvOverrides: env, Watch: !*noWatch,
+		Logger: logger, LogOut: os.Stdout,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0
+		}
+		logger.Error("local stack failed to start", "err", err)
+		return 1
+	}
+	logger.Info("local stack started", "ms", time.Since(t0).Milliseconds())
+	fmt.Print(s.Banner())
+
+	<-ctx.Done()
+	stop()
+	logger.Info("shutting down")
+	if err := s.Close(); err != nil {
+		logger.Error("shutdown", "err", err)
+	}
+	return 0
+}
+
+// wipe removes the data directory, refusing paths that are obviously not
+// a data directory (the repository root or one of its ancestors).
+func wipe(root, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	// Rel(abs, root) does not climb out of abs when abs is root or one of
+	// its ancestors.
+	if rel, err := filepath.Rel(abs, root); err == nil && (rel == "." || !strings.HasPrefix(rel, "..")) {
+		return fmt.Errorf("refusing to wipe %s: it contains the repository", abs)
+	}
+	return os.RemoveAll(abs)
+}
