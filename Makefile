@@ -3,8 +3,11 @@ SHELL := /bin/bash
 GO ?= go
 
 # Lambda builds: linux/arm64, static, no RPC shim, reproducible paths, stripped.
+# The local stack overrides LAMBDA_GOOS/LAMBDA_GOARCH with the host's to run the same
+# targets natively.
+LAMBDA_GOOS ?= linux
 LAMBDA_GOARCH ?= arm64
-LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
+LAMBDA_BUILD = CGO_ENABLED=0 GOOS=$(LAMBDA_GOOS) GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 FUNCTIONS := login authorizer api
 DYNALITE := tools/dynalite/node_modules/.bin/dynalite
@@ -18,7 +21,7 @@ all: lint build test
 build: $(FUNCTIONS:%=build/%/bootstrap)
 
 build/%/bootstrap: FORCE
-	$(LAMBDA_BUILD) -o $@ ./functions/$*
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o $@ ./functions/$*
 
 FORCE:
 

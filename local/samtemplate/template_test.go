@@ -80,12 +80,12 @@ func TestRepoTemplateFunctions(t *testing.T) {
 		env     map[string]string
 	}{
 		{"LoginFunction", 10 * time.Second, map[string]string{
-			"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "USERS_TABLE": "UsersTable",
-			"WECHAT_APPID": "wx1234567890abcdef", "WECHAT_SECRET_PARAMETER": "/wxsession/wechat-secret",
+			"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "USERS_TABLE": "UsersTable", "DYNAMODB_ENDPOINT": "",
+			"WECHAT_APPID": "wx1234567890abcdef", "WECHAT_SECRET_PARAMETER": "/wxsession/wechat-secret", "WECHAT_SECRET": "",
 			"WECHAT_API_BASE": "https://api.weixin.qq.com,https://api2.weixin.qq.com", "SESSION_TTL": "336h",
 		}},
-		{"AuthorizerFunction", 5 * time.Second, map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable"}},
-		{"ApiFunction", 10 * time.Second, map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "PROFILES_TABLE": "ProfilesTable"}},
+		{"AuthorizerFunction", 5 * time.Second, map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "DYNAMODB_ENDPOINT": ""}},
+		{"ApiFunction", 10 * time.Second, map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "PROFILES_TABLE": "ProfilesTable", "DYNAMODB_ENDPOINT": ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
