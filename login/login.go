@@ -163,7 +163,9 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		return o
 	}
 
-	expiresIn := int64(s.ExpiresAt.Sub(h.now()) / time.Second)
+	// expires_at is whole seconds (the store truncates now), so round the
+	// remainder up: a 336h TTL reads 1209600, not 1209599.
+	expiresIn := int64((s.ExpiresAt.Sub(h.now()) + time.Second - 1) / time.Second)
 	if expiresIn < 0 {
 		expiresIn = 0
 	}
