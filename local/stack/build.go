@@ -14,8 +14,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
+
+// processAlive reports whether a process with this pid exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
 
 // BuildReport describes one function's build.
 type BuildReport struct {
@@ -32,12 +40,17 @@ type BuildReport struct {
 // build` calls for BuildMethod: makefile, with LAMBDA_GOARCH (and
 // LAMBDA_GOOS) set to the host's so the binaries run here.
 //
-// make writes <root>/.wxlocal/bin/<id>/bootstrap; a changed binary is then
-// copied to <id>/run-<n>/bootstrap, which is what the pool executes: a file
-// the next build never overwrites while an instance might be starting from
-// it.
+// Each stack builds into its own directory, <root>/.wxlocal/bin/<pid>-<n>,
+// so stacks running side by side (make dev and the test packages, or several
+// test packages at once) never write or execute each other's files. make
+// writes <base>/<id>/bootstrap; a changed binary is then copied to
+// <id>/run-<n>/bootstrap, which is what the pool executes: a file the next
+// build never overwrites while an instance might be starting from it. The
+// directory is removed when the stack closes; ones left by killed processes
+// are removed by the next stack that starts.
 type builder struct {
 	root string
+	base string
 	log  *slog.Logger
 
 	mu     sync.Mutex
@@ -46,8 +59,37 @@ type builder struct {
 	gen    int
 }
 
+var builderSeq atomic.Int64
+
 func newBuilder(root string, log *slog.Logger) *builder {
-	return &builder{root: root, log: log, hashes: map[string][sha256.Size]byte{}, bins: map[string]string{}}
+	binRoot := filepath.Join(root, ".wxlocal", "bin")
+	removeStale(binRoot)
+	base := filepath.Join(binRoot, fmt.Sprintf("%d-%d", os.Getpid(), builderSeq.Add(1)))
+	return &builder{root: root, base: base, log: log, hashes: map[string][sha256.Size]byte{}, bins: map[string]string{}}
+}
+
+// removeStale deletes build directories of processes that no longer run.
+func removeStale(binRoot string) {
+	entries, err := os.ReadDir(binRoot)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pidStr, _, ok := strings.Cut(e.Name(), "-")
+		pid, err := strconv.Atoi(pidStr)
+		if !e.IsDir() || !ok || err != nil {
+			continue
+		}
+		if pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		_ = os.RemoveAll(filepath.Join(binRoot, e.Name()))
+	}
+}
+
+// cleanup removes this stack's build directory.
+func (b *builder) cleanup() error {
+	return os.RemoveAll(b.base)
 }
 
 // current is the binary the function should run.
@@ -57,7 +99,7 @@ func (b *builder) current(id string) string {
 	return b.bins[id]
 }
 
-func (b *builder) dir(id string) string { return filepath.Join(b.root, ".wxlocal", "bin", id) }
+func (b *builder) dir(id string) string { return filepath.Join(b.base, id) }
 
 // buildAll builds every function, at most GOMAXPROCS at a time, and
 // reports each; on failure it returns the first error (with make's output)

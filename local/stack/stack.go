@@ -336,6 +336,11 @@ func (s *Stack) Close() error {
 				errs = append(errs, fmt.Errorf("stop dynalite: %w", err))
 			}
 		}
+		if s.builder != nil {
+			if err := s.builder.cleanup(); err != nil {
+				errs = append(errs, fmt.Errorf("remove build directory: %w", err))
+			}
+		}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
