@@ -105,6 +105,14 @@ func (h *Handler) logger() *slog.Logger {
 // bad request or an upstream outage.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	start := h.now()
+	// Leave DeadlineMargin of the invocation's deadline to answer: a slow
+	// WeChat followed by a slow database then still ends in a 503 with
+	// Retry-After instead of a Lambda timeout (a 500 at the gateway).
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-DeadlineMargin))
+		defer cancel()
+	}
 	o := h.serve(ctx, req)
 	attrs := []slog.Attr{
 		slog.String("outcome", o.name),
@@ -123,6 +131,10 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	h.logger().LogAttrs(ctx, o.level, "login", attrs...)
 	return o.resp, nil
 }
+
+// DeadlineMargin is the part of the Lambda invocation's deadline the login
+// handler keeps for answering: WeChat and the store only get the rest.
+const DeadlineMargin = 750 * time.Millisecond
 
 func fail(status int, code, msg string, level slog.Level, err error) outcome {
 	return outcome{resp: httpapi.Error(status, code, msg), name: code, level: level, err: err}

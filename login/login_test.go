@@ -580,3 +580,56 @@ func TestLoginStoreFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginAnswersBeforeTheInvocationDeadline: a hung database must end in a
+// 503 with Retry-After while the invocation still has DeadlineMargin left,
+// not in a Lambda timeout (which the gateway turns into a bare 500).
+func TestLoginAnswersBeforeTheInvocationDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // accept and never answer
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+	hung, err := dynalite.LocalClient(context.Background(), "http://"+ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *envConfig) { c.db = hung })
+	code := e.code("oDeadline1", "")
+	const budget = 1500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	start := time.Now()
+	resp, err := e.h.Handle(ctx, request(t, http.MethodPost, codeBody(code)))
+	took := time.Since(start)
+	e.secrets = append(e.secrets, e.emu.SessionKey("oDeadline1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 503 || resp.Headers["Retry-After"] == "" {
+		t.Fatalf("got %d %s %v", resp.StatusCode, resp.Body, resp.Headers)
+	}
+	if limit := budget - login.DeadlineMargin + 250*time.Millisecond; took > limit {
+		t.Fatalf("answered after %v, want within %v (the deadline minus the margin)", took, limit)
+	}
+}
