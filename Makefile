@@ -51,25 +51,19 @@ test: tools lint test-go test-race
 test-go:
 	$(GO) test -count=1 ./...
 
-RACE_PKGS := ./local/... ./wechat/... ./dynamostore/...
+RACE_PKGS := ./local/... ./wechat/... ./dynamostore/... ./tests/e2e/
 test-race:
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 30s)
 FUZZTIME ?= 30s
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v node_modules); do \
+	  pkg=./$$(dirname $${f#./}); \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== $$pkg $$t ($(FUZZTIME))"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
-
-## bench: binary sizes and cold starts against bench/floor, warm latency, throughput and DynamoDB
-## requests per operation through the local stack, and `go test -bench -benchmem` on the hot paths
-## (wxbench runs it; raw output on stderr). Table on stdout, JSON in bench/results/latest.json.
-## BENCH_FLAGS=-strict fails on a missed budget; see bench/README.md.
-bench: tools
-	$(GO) run ./cmd/wxbench -go $(GO) -out bench/results/latest.json $(BENCH_FLAGS)
 
 ## lint: gofmt and go vet
 lint:
