@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"github.com/wxsession/wxsession/api"
 	"github.com/wxsession/wxsession/dynamostore"
 	"github.com/wxsession/wxsession/httpapi"
+	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/local/dynalite"
 	"github.com/wxsession/wxsession/local/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/logging"
@@ -44,23 +43,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type countingClient struct {
 	n     atomic.Int64
 	inner *http.Client
@@ -76,13 +58,13 @@ type env struct {
 	counter  *countingClient
 	store    *dynamostore.Store
 	profiles *profile.Store
-	logs     *syncBuffer
+	logs     *testutil.Buffer
 	h        *api.Handler
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, logs: &syncBuffer{}, counter: &countingClient{inner: &http.Client{}}}
+	e := &env{t: t, logs: &testutil.Buffer{}, counter: &countingClient{inner: &http.Client{}}}
 	logger := logging.New(e.logs, "debug")
 	db := dynalitetest.Client(t, server, func(o *dynamodb.Options) { o.HTTPClient = e.counter })
 	sessions, users, profiles := dynalitetest.TableName(t, "s"), dynalitetest.TableName(t, "u"), dynalitetest.TableName(t, "p")

@@ -1,7 +1,6 @@
 package authorizer_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/wxsession/wxsession/authorizer"
 	"github.com/wxsession/wxsession/dynamostore"
+	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/local/dynalite"
 	"github.com/wxsession/wxsession/local/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/logging"
@@ -43,23 +42,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // countingClient counts the HTTP requests the DynamoDB client sends.
 type countingClient struct {
 	n     atomic.Int64
@@ -77,14 +59,14 @@ type env struct {
 	counter  *countingClient
 	sessions string
 	store    *dynamostore.Store
-	logs     *syncBuffer
+	logs     *testutil.Buffer
 	h        *authorizer.Handler
 	secrets  []string
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, logs: &syncBuffer{}, counter: &countingClient{inner: &http.Client{}}}
+	e := &env{t: t, logs: &testutil.Buffer{}, counter: &countingClient{inner: &http.Client{}}}
 	logger := logging.New(e.logs, "debug")
 	e.db = dynalitetest.Client(t, server, func(o *dynamodb.Options) { o.HTTPClient = e.counter })
 	e.sessions = dynalitetest.TableName(t, "sessions")
@@ -282,7 +264,7 @@ func TestAuthorizerStoreDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	store, err := dynamostore.New(dead, dynamostore.Config{SessionsTable: "sessions", UsersTable: "users", OpTimeout: 2 * time.Second, Logger: logging.New(logs, "debug")})
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +304,7 @@ func TestAuthorizerStoreDown(t *testing.T) {
 func TestAuthorizerQuietOnSuccess(t *testing.T) {
 	e := newEnv(t)
 	id, _ := e.create("oQuiet000000000000000000006", "")
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	h := &authorizer.Handler{Store: e.store, Logger: logging.New(logs, "info")}
 	for _, hdr := range []map[string]string{{"authorization": "Bearer " + id}, {"authorization": "Bearer junk"}, nil} {
 		if _, err := h.Handle(context.Background(), request(t, hdr, nil)); err != nil {

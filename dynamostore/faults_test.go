@@ -17,14 +17,15 @@ import (
 
 	"github.com/wxsession/wxsession/dynamoclient"
 	"github.com/wxsession/wxsession/dynamostore"
+	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/session"
 )
 
 // faultStore is a store whose client talks to ep (a broken endpoint).
-func faultStore(t *testing.T, ep string, timeout time.Duration) (*dynamostore.Store, *syncBuffer) {
+func faultStore(t *testing.T, ep string, timeout time.Duration) (*dynamostore.Store, *testutil.Buffer) {
 	t.Helper()
 	c, _ := newClient(t, ep)
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	s, err := dynamostore.New(c, dynamostore.Config{
 		SessionsTable: "sessions", UsersTable: "users", OpTimeout: timeout,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wxsession/wxsession/dynamoclient"
 	"github.com/wxsession/wxsession/dynamostore"
+	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/local/dynalite"
 	"github.com/wxsession/wxsession/local/dynalite/dynalitetest"
 )
@@ -96,24 +97,6 @@ func newClient(t testing.TB, ep string) (*dynamodb.Client, *counter) {
 	return c, cnt
 }
 
-// syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // clock is a settable test clock.
 type clock struct {
 	mu sync.Mutex
@@ -138,7 +121,7 @@ type env struct {
 	client   *dynamodb.Client
 	count    *counter
 	clock    *clock
-	logs     *syncBuffer
+	logs     *testutil.Buffer
 	sessions string
 	users    string
 }
@@ -152,7 +135,7 @@ func newEnv(t *testing.T, cfg dynamostore.Config) *env {
 		client:   c,
 		count:    cnt,
 		clock:    &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
-		logs:     &syncBuffer{},
+		logs:     &testutil.Buffer{},
 		sessions: dynalitetest.TableName(t, "sessions"),
 		users:    dynalitetest.TableName(t, "users"),
 	}

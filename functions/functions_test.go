@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxsession/wxsession/dynamostore"
+	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/local/dynalite"
 	"github.com/wxsession/wxsession/local/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/local/lambdaruntime"
@@ -66,23 +67,6 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(binDir)
 	}
 	os.Exit(code)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func fixture(t *testing.T, name string, v any) {
@@ -140,7 +124,7 @@ func TestFunctionsEndToEnd(t *testing.T) {
 		"DYNAMODB_ENDPOINT": srv.Endpoint,
 		"LOG_LEVEL":         "debug",
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	pool := func(name string, extra map[string]string) *lambdaruntime.Pool {
 		env := map[string]string{}
 		for k, v := range common {

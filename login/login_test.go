@@ -1,7 +1,6 @@
 package login_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/wxsession/wxsession/dynamostore"
 	"github.com/wxsession/wxsession/httpapi"
+	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/local/dynalite"
 	"github.com/wxsession/wxsession/local/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/local/wechatemu"
@@ -47,24 +47,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects log lines from concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one test's world: a real emulator behind httptest, the real WeChat
 // client, the real store on its own dynalite tables, and every log line.
 type env struct {
@@ -75,7 +57,7 @@ type env struct {
 	sessions string
 	users    string
 	store    *dynamostore.Store
-	logs     *syncBuffer
+	logs     *testutil.Buffer
 	logger   *slog.Logger
 	h        *login.Handler
 	secrets  []string // must never appear in logs: ids, session keys, codes, the app secret
@@ -92,7 +74,7 @@ type envConfig struct {
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	e := &env{t: t, logs: &syncBuffer{}}
+	e := &env{t: t, logs: &testutil.Buffer{}}
 	e.logger = logging.New(e.logs, "debug")
 	e.emu = wechatemu.New(wechatemu.Config{Logger: e.logger})
 	srv := httptest.NewServer(e.emu)

@@ -1,7 +1,6 @@
 package wechat_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,28 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/local/wechatemu"
 	"github.com/wxsession/wxsession/session"
 	"github.com/wxsession/wxsession/wechat"
 )
-
-// syncBuffer collects log output from concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // harness is a client wired to a real emulator over HTTP. At cleanup it
 // checks that neither the log output nor any error returned holds the secret,
@@ -47,7 +29,7 @@ type harness struct {
 	t      *testing.T
 	emu    *wechatemu.Emulator
 	srv    *httptest.Server
-	logs   *syncBuffer
+	logs   *testutil.Buffer
 	mu     sync.Mutex
 	secret string
 	leaks  []string // strings that must never appear: codes, session_keys
@@ -56,7 +38,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: &syncBuffer{}, secret: wechatemu.DefaultSecret}
+	h := &harness{t: t, logs: &testutil.Buffer{}, secret: wechatemu.DefaultSecret}
 	h.emu = wechatemu.New(wechatemu.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	h.srv = httptest.NewServer(h.emu)
 	t.Cleanup(h.srv.Close)

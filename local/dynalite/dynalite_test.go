@@ -1,7 +1,6 @@
 package dynalite_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/local/dynalite"
 	"github.com/wxsession/wxsession/local/dynalite/dynalitetest"
 )
@@ -42,24 +41,6 @@ func table(name string) dynalite.Table {
 	}
 }
 
-// syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestStartCreateTablesStop(t *testing.T) {
 	ctx := context.Background()
 	srv := dynalitetest.NewTestServer(t)
@@ -67,7 +48,7 @@ func TestStartCreateTablesStop(t *testing.T) {
 		t.Fatalf("endpoint %q port %d", srv.Endpoint, srv.Port)
 	}
 	c := dynalitetest.Client(t, srv)
-	var logs syncBuffer
+	var logs testutil.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tables := []dynalite.Table{table("tab1"), table("tab2")}
 	for i := 0; i < 2; i++ { // idempotent
