@@ -65,6 +65,13 @@ fuzz:
 	  done; \
 	done
 
+## bench: binary sizes and cold starts against bench/floor, warm latency, throughput and DynamoDB
+## requests per operation through the local stack, and `go test -bench -benchmem` on the hot paths
+## (wxbench runs it; raw output on stderr). Table on stdout, JSON in bench/results/latest.json.
+## BENCH_FLAGS=-strict fails on a missed budget; see bench/README.md.
+bench: tools
+	$(GO) run ./cmd/wxbench -go $(GO) -out bench/results/latest.json $(BENCH_FLAGS)
+
 ## lint: gofmt and go vet
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './tools/*')); \

@@ -3,7 +3,6 @@ package authorizer_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -28,19 +27,7 @@ import (
 
 var server *dynalite.Server
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	s, err := dynalite.Start(ctx, dynalite.Options{Logger: slog.New(slog.DiscardHandler)})
-	cancel()
-	if err != nil {
-		os.Stderr.WriteString("start dynalite: " + err.Error() + "\n")
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	_ = s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { dynalitetest.Main(m, &server) }
 
 // countingClient counts the HTTP requests the DynamoDB client sends.
 type countingClient struct {

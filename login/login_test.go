@@ -33,19 +33,7 @@ import (
 
 var server *dynalite.Server
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	s, err := dynalite.Start(ctx, dynalite.Options{Logger: slog.New(slog.DiscardHandler)})
-	cancel()
-	if err != nil {
-		os.Stderr.WriteString("start dynalite: " + err.Error() + "\n")
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	_ = s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { dynalitetest.Main(m, &server) }
 
 // env is one test's world: a real emulator behind httptest, the real WeChat
 // client, the real store on its own dynalite tables, and every log line.

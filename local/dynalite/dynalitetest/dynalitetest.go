@@ -9,7 +9,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -64,4 +66,24 @@ func TableName(t testing.TB, base string) string {
 		name = name[:200]
 	}
 	return name + "-" + hex.EncodeToString(b[:])
+}
+
+// Main is a TestMain body for packages that share one server across their
+// tests: it starts an in-memory dynalite, stores it in *srv, runs the tests,
+// stops the server and exits with the tests' code (1 if the server cannot
+// start).
+func Main(m *testing.M, srv **dynalite.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // includes a possible npm ci
+	s, err := dynalite.Start(ctx, dynalite.Options{Logger: slog.New(slog.DiscardHandler)})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start dynalite:", err)
+		os.Exit(1)
+	}
+	*srv = s
+	code := m.Run()
+	if err := s.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop dynalite:", err)
+	}
+	os.Exit(code)
 }
