@@ -267,11 +267,17 @@ var skipHeaders = map[string]bool{
 // a malformed payload it answers 500 and returns the error.
 func writeIntegration(w http.ResponseWriter, payload []byte) (int, int, error) {
 	trimmed := bytes.TrimSpace(payload)
-	if !json.Valid(trimmed) {
+	var probe map[string]json.RawMessage
+	// Every valid JSON object decodes into probe, so for an object the
+	// decode is the validity check (no separate json.Valid pass).
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		if json.Unmarshal(trimmed, &probe) != nil {
+			return writeMessage(w, http.StatusInternalServerError), 0, errors.New("the function's response is not JSON")
+		}
+	} else if !json.Valid(trimmed) {
 		return writeMessage(w, http.StatusInternalServerError), 0, errors.New("the function's response is not JSON")
 	}
-	var probe map[string]json.RawMessage
-	if trimmed[0] != '{' || json.Unmarshal(trimmed, &probe) != nil || probe["statusCode"] == nil {
+	if probe["statusCode"] == nil {
 		// Not a structured response: AWS assumes 200 and sends it as JSON.
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)

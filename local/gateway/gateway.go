@@ -163,6 +163,9 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Region == "" {
 		cfg.Region = lambdaruntime.DefaultRegion
 	}
+	if cfg.AccessLog == io.Discard {
+		cfg.AccessLog = nil // skip encoding lines nobody reads
+	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, cache: newAuthCache()}
 	if g.log == nil {
 		g.log = slog.Default()

@@ -96,6 +96,7 @@ type instance struct {
 	execAt time.Time
 
 	pid      atomic.Int64
+	status   *procStatus // VmHWM reader; set before the instance is handed out
 	stopping atomic.Bool
 	stopOnce sync.Once
 	stopCh   chan struct{}
@@ -202,6 +203,7 @@ func (p *Pool) startInstance(binary string, gen int, reserved bool) (*instance, 
 		return fail(fmt.Errorf("lambdaruntime: %s: start %s: %w", p.cfg.Name, binary, err))
 	}
 	in.pid.Store(int64(cmd.Process.Pid))
+	in.status = openProcStatus(cmd.Process.Pid)
 	if in.stopping.Load() { // stop() ran before the pid was known
 		killGroup(cmd.Process.Pid)
 	}
@@ -245,6 +247,7 @@ func (in *instance) watch(drained *sync.WaitGroup, pipes ...*os.File) {
 	in.exited = true
 	in.exitDesc = desc
 	in.exitRSS = exitedRSS(in.cmd)
+	in.status.close()
 	cur := in.current
 	initialized := in.nextCalls > 0
 	in.mu.Unlock()
@@ -335,7 +338,7 @@ func (in *instance) initDuration() time.Duration {
 }
 
 func (in *instance) maxRSS() int64 {
-	if rss := readHWM(int(in.pid.Load())); rss > 0 {
+	if rss := in.status.hwm(); rss > 0 {
 		return rss
 	}
 	in.mu.Lock()

@@ -19,12 +19,18 @@ const logLineMax = 64 << 10
 // output with a single Write call, so lines from concurrent instances never
 // interleave.
 func (p *Pool) writeLog(line []byte) {
+	if p.out == io.Discard {
+		return
+	}
 	p.logMu.Lock()
 	_, _ = p.out.Write(line)
 	p.logMu.Unlock()
 }
 
 func (p *Pool) logf(format string, args ...any) {
+	if p.out == io.Discard {
+		return // not even formatted: START/END/REPORT cost on every invocation
+	}
 	p.writeLog([]byte(fmt.Sprintf(format, args...) + "\n"))
 }
 

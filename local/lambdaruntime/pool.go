@@ -147,40 +147,58 @@ func (p *Pool) Invoke(ctx context.Context, payload []byte) (Result, error) {
 		}
 		inv := newInvocation(payload, time.Now().Add(p.cfg.Timeout))
 		in.assign(inv)
-		type ran struct {
-			res Result
-			err error
-		}
-		ch := make(chan ran, 1)
-		go func() {
-			res, _, err := p.run(in, inv, cold)
-			ch <- ran{res, err}
-		}()
+		// Wait here rather than in a goroutine per invocation (one goroutine
+		// hand-off less on every invoke); only when ctx ends first does the
+		// rest move to the background, where it finishes as on Lambda.
+		timer := time.NewTimer(p.cfg.Timeout)
+		var o outcome
 		select {
-		case r := <-ch:
-			if errors.Is(r.err, errNotDelivered) && attempt < attempts {
-				continue
-			}
-			return r.res, r.err
+		case o = <-inv.done:
+			timer.Stop()
+		case <-timer.C:
+			o = p.expire(inv)
 		case <-ctx.Done():
+			go func() {
+				p.finish(in, inv, cold, p.await(inv, timer))
+			}()
 			return Result{RequestID: inv.id}, fmt.Errorf("lambdaruntime: %s invocation %s: %w", p.cfg.Name, inv.id, ctx.Err())
 		}
+		res, _, err := p.finish(in, inv, cold, o)
+		if errors.Is(err, errNotDelivered) && attempt < attempts {
+			continue
+		}
+		return res, err
 	}
 }
 
 // run waits for inv's outcome (bounded by the function timeout), writes the
 // END/REPORT lines and returns the result and the time the outcome arrived.
 func (p *Pool) run(in *instance, inv *invocation, cold bool) (Result, time.Time, error) {
-	timer := time.NewTimer(p.cfg.Timeout)
-	var o outcome
+	return p.finish(in, inv, cold, p.await(inv, time.NewTimer(p.cfg.Timeout)))
+}
+
+// await returns inv's outcome, or times it out when timer fires first.
+func (p *Pool) await(inv *invocation, timer *time.Timer) outcome {
 	select {
-	case o = <-inv.done:
+	case o := <-inv.done:
+		timer.Stop()
+		return o
 	case <-timer.C:
-		inv.complete(outcome{err: fmt.Errorf("%w: %s after %s", ErrTimeout, p.cfg.Name, p.cfg.Timeout),
-			status: "timeout"})
-		o = <-inv.done
+		return p.expire(inv)
 	}
-	timer.Stop()
+}
+
+// expire ends inv with ErrTimeout (unless its outcome won the race) and
+// returns the outcome.
+func (p *Pool) expire(inv *invocation) outcome {
+	inv.complete(outcome{err: fmt.Errorf("%w: %s after %s", ErrTimeout, p.cfg.Name, p.cfg.Timeout),
+		status: "timeout"})
+	return <-inv.done
+}
+
+// finish accounts for inv's outcome o, writes the END/REPORT lines and
+// returns the result and the time the outcome arrived.
+func (p *Pool) finish(in *instance, inv *invocation, cold bool, o outcome) (Result, time.Time, error) {
 	if errors.Is(o.err, errNotDelivered) {
 		return Result{}, o.at, o.err
 	}
@@ -211,8 +229,10 @@ func (p *Pool) run(in *instance, inv *invocation, cold bool) (Result, time.Time,
 	if cold {
 		res.InitDuration = in.initDuration()
 	}
-	p.logf("END RequestId: %s", inv.id)
-	p.writeLog([]byte(p.reportLine(inv.id, res.Duration, res.InitDuration, cold, rss, o.status, o.errType) + "\n"))
+	if p.out != io.Discard {
+		p.logf("END RequestId: %s", inv.id)
+		p.writeLog([]byte(p.reportLine(inv.id, res.Duration, res.InitDuration, cold, rss, o.status, o.errType) + "\n"))
+	}
 	return res, o.at, o.err
 }
 

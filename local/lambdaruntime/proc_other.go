@@ -13,8 +13,12 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
 
-// readHWM is not available without /proc; the REPORT line shows 0 MB.
-func readHWM(int) int64 { return 0 }
+// procStatus would read the peak RSS; without /proc the REPORT line shows 0 MB.
+type procStatus struct{}
+
+func openProcStatus(int) *procStatus { return &procStatus{} }
+func (*procStatus) hwm() int64       { return 0 }
+func (*procStatus) close()           {}
 
 // exitedRSS is not reported outside Linux.
 func exitedRSS(*exec.Cmd) int64 { return 0 }
