@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/local/lambdaruntime"
 	"github.com/wxsession/wxsession/local/samtemplate"
 )
@@ -680,7 +681,7 @@ func TestHostileInput(t *testing.T) {
 }
 
 func TestAccessLogHasNoSecrets(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.Buffer
 	srv := start(t, setup{
 		api:    authAPI(samtemplate.Authorizer{}),
 		fns:    map[string]Invoker{"Auth": allow(map[string]any{"openid": "o"}), "F": echo()},
@@ -734,23 +735,6 @@ func TestNewRejectsUnsupported(t *testing.T) {
 			}
 		})
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestNamedStage(t *testing.T) {

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wxsession/wxsession/internal/testutil"
 )
 
 // Test binaries, built once in TestMain.
@@ -69,25 +71,7 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newTestPool(t *testing.T, cfg FunctionConfig) (*Pool, *syncBuffer) {
+func newTestPool(t *testing.T, cfg FunctionConfig) (*Pool, *testutil.Buffer) {
 	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = "TestFunction"
@@ -95,7 +79,7 @@ func newTestPool(t *testing.T, cfg FunctionConfig) (*Pool, *syncBuffer) {
 	if cfg.Binary == "" {
 		cfg.Binary = binFn
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	p := NewPool(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), logs)
 	t.Cleanup(func() {
 		if err := p.Close(); err != nil {

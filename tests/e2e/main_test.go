@@ -37,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/local/stack"
 )
 
@@ -58,7 +59,7 @@ var (
 	root string
 	// fnLog gets the functions' output (and dynalite's), accessLog the
 	// gateway's access log, stackLog the stack's own slog output.
-	fnLog, accessLog, stackLog lockedBuffer
+	fnLog, accessLog, stackLog testutil.Buffer
 	// rec records every exchange of httpc.
 	rec = &recorder{next: newTransport()}
 	// httpc is the mini-program's HTTP client: no cookie jar, no redirects.
@@ -124,7 +125,7 @@ func run(m *testing.M) int {
 		code = 1
 	}
 	if dir := os.Getenv("E2E_LOG_DIR"); dir != "" {
-		for name, b := range map[string]*lockedBuffer{"stack.log": &stackLog, "functions.log": &fnLog, "access.log": &accessLog} {
+		for name, b := range map[string]*testutil.Buffer{"stack.log": &stackLog, "functions.log": &fnLog, "access.log": &accessLog} {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o600); err != nil {
 				fmt.Fprintln(os.Stderr, "e2e:", err)
 			}
@@ -170,30 +171,6 @@ func needStack(t *testing.T) {
 	if stk == nil {
 		t.Skip("-short: no local stack")
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
 }
 
 func newTransport() *http.Transport {

@@ -1,7 +1,6 @@
 package reliability_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wxsession/wxsession/httpapi"
+	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/local/lambdaruntime"
 	"github.com/wxsession/wxsession/local/stack"
 	"github.com/wxsession/wxsession/local/wechatemu"
@@ -43,30 +43,12 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// lockedBuffer collects the output of concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // harness is one running local stack and what a test needs around it.
 type harness struct {
 	t      *testing.T
 	s      *stack.Stack
 	proxy  *reliability.DynamoProxy // nil unless asked for
-	logs   *lockedBuffer            // the stack's, the emulator's, the functions' and dynalite's output
+	logs   *testutil.Buffer         // the stack's, the emulator's, the functions' and dynalite's output
 	client *http.Client
 	sec    *secrets
 }
@@ -102,7 +84,7 @@ func newHarness(t *testing.T, o stackOpts) *harness {
 	}
 	h := &harness{
 		t:      t,
-		logs:   &lockedBuffer{},
+		logs:   &testutil.Buffer{},
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 		sec:    &secrets{list: []string{wechatemu.DefaultSecret}},
 	}
