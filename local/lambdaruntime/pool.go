@@ -473,6 +473,10 @@ func (p *Pool) Warm(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// No invocation will report this init (the instance serves warm, as with
+	// provisioned concurrency), so report it now, in the format Lambda uses
+	// for a failed init.
+	p.logf("INIT_REPORT Init Duration: %s ms\tPhase: init\tStatus: success", msString(in.initDuration()))
 	p.mu.Lock()
 	p.releaseLocked(in)
 	p.mu.Unlock()

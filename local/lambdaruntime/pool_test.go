@@ -664,9 +664,12 @@ func TestRuntimeAPIEdges(t *testing.T) {
 }
 
 func TestWarm(t *testing.T) {
-	p, _ := newTestPool(t, FunctionConfig{})
+	p, logs := newTestPool(t, FunctionConfig{})
 	if err := p.Warm(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^INIT_REPORT Init Duration: [0-9.]+ ms\tPhase: init\tStatus: success$`).MatchString(logs.String()) {
+		t.Errorf("Warm did not report the init:\n%s", logs)
 	}
 	if s := p.Stats(); s.Idle != 1 || s.ColdStarts != 1 {
 		t.Errorf("stats after Warm = %+v", s)
