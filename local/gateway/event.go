@@ -265,37 +265,37 @@ var skipHeaders = map[string]bool{
 
 // writeIntegration turns the function's payload into the HTTP response. On
 // a malformed payload it answers 500 and returns the error.
-func writeIntegration(w http.ResponseWriter, payload []byte) (int, int, error) {
+func writeIntegration(w http.ResponseWriter, payload []byte) (int, error) {
 	trimmed := bytes.TrimSpace(payload)
 	var probe map[string]json.RawMessage
 	// Every valid JSON object decodes into probe, so for an object the
 	// decode is the validity check (no separate json.Valid pass).
 	if len(trimmed) > 0 && trimmed[0] == '{' {
 		if json.Unmarshal(trimmed, &probe) != nil {
-			return writeMessage(w, http.StatusInternalServerError), 0, errors.New("the function's response is not JSON")
+			return writeMessage(w, http.StatusInternalServerError), errors.New("the function's response is not JSON")
 		}
 	} else if !json.Valid(trimmed) {
-		return writeMessage(w, http.StatusInternalServerError), 0, errors.New("the function's response is not JSON")
+		return writeMessage(w, http.StatusInternalServerError), errors.New("the function's response is not JSON")
 	}
 	if probe["statusCode"] == nil {
 		// Not a structured response: AWS assumes 200 and sends it as JSON.
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		n, _ := w.Write(payload)
-		return http.StatusOK, n, nil
+		_, _ = w.Write(payload)
+		return http.StatusOK, nil
 	}
 	var resp lambdaResponse
 	if err := json.Unmarshal(trimmed, &resp); err != nil {
-		return writeMessage(w, http.StatusInternalServerError), 0, fmt.Errorf("decoding the structured response: %w", err)
+		return writeMessage(w, http.StatusInternalServerError), fmt.Errorf("decoding the structured response: %w", err)
 	}
 	if resp.StatusCode < 100 || resp.StatusCode > 599 {
-		return writeMessage(w, http.StatusInternalServerError), 0, fmt.Errorf("statusCode %d is not an HTTP status", resp.StatusCode)
+		return writeMessage(w, http.StatusInternalServerError), fmt.Errorf("statusCode %d is not an HTTP status", resp.StatusCode)
 	}
 	body := []byte(resp.Body)
 	if resp.IsBase64Encoded {
 		var err error
 		if body, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
-			return writeMessage(w, http.StatusInternalServerError), 0, fmt.Errorf("isBase64Encoded body does not decode: %w", err)
+			return writeMessage(w, http.StatusInternalServerError), fmt.Errorf("isBase64Encoded body does not decode: %w", err)
 		}
 	}
 	type kv struct{ k, v string }
@@ -313,7 +313,7 @@ func writeIntegration(w http.ResponseWriter, payload []byte) (int, int, error) {
 	}
 	for _, e := range hdrs {
 		if !validHeaderName(e.k) || !validHeaderValue(e.v) {
-			return writeMessage(w, http.StatusInternalServerError), 0, fmt.Errorf("invalid response header %q", e.k)
+			return writeMessage(w, http.StatusInternalServerError), fmt.Errorf("invalid response header %q", e.k)
 		}
 	}
 	h := w.Header()
@@ -327,8 +327,8 @@ func writeIntegration(w http.ResponseWriter, payload []byte) (int, int, error) {
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(resp.StatusCode)
-	n, _ := w.Write(body)
-	return resp.StatusCode, n, nil
+	_, _ = w.Write(body)
+	return resp.StatusCode, nil
 }
 
 // newRequestID returns an id shaped like API Gateway's ("JKJaXmPLvHcESHA="):

@@ -324,6 +324,8 @@ func (rt *route) moreSpecific(other *route) bool {
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	cw := &countingWriter{ResponseWriter: w}
+	w = cw
 	rec := accessRecord{Method: r.Method, Protocol: r.Proto}
 	rid := newRequestID()
 	rec.RequestID = rid
@@ -336,6 +338,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		rec.LatencyMs = ms(time.Since(start))
+		rec.ResponseBytes = cw.n // every answer, the gateway's own messages included
 		g.access(rec)
 	}()
 
@@ -447,12 +450,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Status = writeMessage(w, http.StatusInternalServerError)
 		return
 	}
-	status, n, err := writeIntegration(w, res.Payload)
+	status, err := writeIntegration(w, res.Payload)
 	if err != nil {
 		rec.Error = "malformed integration response"
 		g.log.Warn("gateway: malformed integration response", "requestId", rid, "route", rt.key, "function", rt.FunctionLogicalID, "err", err)
 	}
-	rec.Status, rec.ResponseBytes = status, n
+	rec.Status = status
 }
 
 // errKind names an invocation error without its details.
@@ -554,6 +557,18 @@ var messages = map[int]string{
 	http.StatusRequestHeaderFieldsTooLarge: "Request Header Fields Too Large",
 	http.StatusInternalServerError:         "Internal Server Error",
 	http.StatusServiceUnavailable:          "Service Unavailable",
+}
+
+// countingWriter counts the body bytes written, for the access log.
+type countingWriter struct {
+	http.ResponseWriter
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += n
+	return n, err
 }
 
 // writeMessage answers {"message": ...} as API Gateway does.

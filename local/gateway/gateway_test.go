@@ -713,6 +713,17 @@ func TestAccessLogHasNoSecrets(t *testing.T) {
 	if rec["status"] != 200.0 || rec["routeKey"] != "GET /me" || rec["authorizerStatus"] != "allowed" {
 		t.Errorf("line = %s", lines[0])
 	}
+	if n, _ := rec["responseLength"].(float64); n <= 0 {
+		t.Errorf("integration response length = %v, want > 0: %s", rec["responseLength"], lines[0])
+	}
+	var notFound map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &notFound); err != nil {
+		t.Fatal(err)
+	}
+	// The gateway's own answers count too: {"message":"Not Found"} is 23 bytes.
+	if notFound["status"] != 404.0 || notFound["responseLength"] != float64(len(`{"message":"Not Found"}`)) {
+		t.Errorf("404 line = %s", lines[1])
+	}
 }
 
 func TestNewRejectsUnsupported(t *testing.T) {
