@@ -308,7 +308,7 @@ func checkFunctionLogLines(text string) []string {
 			}
 			continue
 		case strings.HasPrefix(line, "END RequestId: "), strings.HasPrefix(line, "REPORT RequestId: "),
-			strings.HasPrefix(line, "INIT_START "), strings.Contains(line, " Task timed out after "),
+			strings.HasPrefix(line, "INIT_START "), strings.HasPrefix(line, "INIT_REPORT "), strings.Contains(line, " Task timed out after "),
 			strings.HasPrefix(line, "Dynalite listening at"), // dynalite shares LogOut
 			lambdaCrashLine.MatchString(line), line == "Runtime.ExitError":
 

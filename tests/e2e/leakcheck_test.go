@@ -104,6 +104,7 @@ func TestCheckFunctionLogLines(t *testing.T) {
 	const id = "c8eaac5f-8bb7-4f07-af97-d89842428e92"
 	good := strings.Join([]string{
 		"Dynalite listening at: http://127.0.0.1:1",
+		"INIT_REPORT Init Duration: 4.23 ms\tPhase: init\tStatus: success",
 		`{"level":"WARN","msg":"invalid LOG_LEVEL, using info"}`,
 		"START RequestId: " + id + " Version: $LATEST",
 		`{"level":"INFO","msg":"login","request_id":"` + id + `"}`,
