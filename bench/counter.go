@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wxsession/wxsession/local/dynalite"
 )
 
 // Request is one request seen by a Counter.
@@ -101,7 +103,7 @@ func (c *Counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		req.Tables = tables(body)
+		req.Tables = dynalite.RequestTables(body)
 	}
 	c.mu.Lock()
 	c.reqs = append(c.reqs, req)
@@ -114,26 +116,6 @@ func (c *Counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		c.proxy.ServeHTTP(w, r)
 	}
-}
-
-// tables returns the DynamoDB tables an AWS JSON request body names.
-func tables(body []byte) []string {
-	var v struct {
-		TableName    string                     `json:"TableName"`
-		RequestItems map[string]json.RawMessage `json:"RequestItems"`
-	}
-	if json.Unmarshal(body, &v) != nil {
-		return nil
-	}
-	var out []string
-	if v.TableName != "" {
-		out = append(out, v.TableName)
-	}
-	for t := range v.RequestItems {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Mark returns a position in the Counter's log, for Since.

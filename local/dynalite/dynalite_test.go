@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -226,4 +227,21 @@ func TestLocalClientRejectsBadEndpoint(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
+}
+
+func TestRequestTables(t *testing.T) {
+	tests := []struct {
+		body string
+		want []string
+	}{
+		{`{"TableName":"Sessions","Key":{}}`, []string{"Sessions"}},
+		{`{"RequestItems":{"B":[],"A":[]}}`, []string{"A", "B"}},
+		{`{}`, nil},
+		{`not json`, nil},
+	}
+	for _, tc := range tests {
+		if got := dynalite.RequestTables([]byte(tc.body)); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("RequestTables(%s) = %v, want %v", tc.body, got, tc.want)
+		}
+	}
 }

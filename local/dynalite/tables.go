@@ -2,9 +2,11 @@ package dynalite
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -120,4 +122,27 @@ func enableTTL(ctx context.Context, c *dynamodb.Client, table, attr string, logg
 		return
 	}
 	logger.Info("TimeToLive enabled", "table", table, "attribute", attr)
+}
+
+// RequestTables returns the tables a DynamoDB JSON request body names
+// (TableName, or the keys of RequestItems for batch operations), sorted.
+// Counting and fault-injecting proxies in front of the local DynamoDB use it
+// to attribute requests to tables.
+func RequestTables(body []byte) []string {
+	var req struct {
+		TableName    string                     `json:"TableName"`
+		RequestItems map[string]json.RawMessage `json:"RequestItems"`
+	}
+	if json.Unmarshal(body, &req) != nil {
+		return nil
+	}
+	var out []string
+	if req.TableName != "" {
+		out = append(out, req.TableName)
+	}
+	for t := range req.RequestItems {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
 }

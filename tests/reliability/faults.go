@@ -24,6 +24,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wxsession/wxsession/local/dynalite"
 )
 
 // ClosedURL returns http://127.0.0.1:<port> for a port nothing listens on:
@@ -315,7 +317,7 @@ func (p *DynamoProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
-	rec := Request{Op: op, Tables: tablesOf(body)}
+	rec := Request{Op: op, Tables: dynalite.RequestTables(body)}
 
 	p.mu.Lock()
 	for _, ru := range p.rules {
@@ -380,25 +382,6 @@ func writeAWSError(w http.ResponseWriter, status int, typ, msg string) {
 	h.Set("X-Amzn-Requestid", fmt.Sprintf("RELIABILITY%016X", time.Now().UnixNano()))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// tablesOf returns the tables a DynamoDB JSON request names.
-func tablesOf(body []byte) []string {
-	var req struct {
-		TableName    string                     `json:"TableName"`
-		RequestItems map[string]json.RawMessage `json:"RequestItems"`
-	}
-	if json.Unmarshal(body, &req) != nil {
-		return nil
-	}
-	var out []string
-	if req.TableName != "" {
-		out = append(out, req.TableName)
-	}
-	for t := range req.RequestItems {
-		out = append(out, t)
-	}
-	return out
 }
 
 func contains(list []string, s string) bool {
