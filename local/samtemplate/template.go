@@ -29,10 +29,13 @@
 package samtemplate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -271,8 +274,8 @@ func (p *parser) run() error {
 	}
 	o := p.opts
 	p.r = &resolver{
-		region: or(o.Region, DefaultRegion), accountID: or(o.AccountID, DefaultAccountID),
-		stackName: or(o.StackName, DefaultStackName),
+		region: cmp.Or(o.Region, DefaultRegion), accountID: cmp.Or(o.AccountID, DefaultAccountID),
+		stackName: cmp.Or(o.StackName, DefaultStackName),
 		params:    p.tmpl.Parameters, resources: resources,
 		conditions: asMap(p.root["Conditions"]), mappings: asMap(p.root["Mappings"]),
 		names:     map[string]string{},
@@ -280,7 +283,7 @@ func (p *parser) run() error {
 	}
 	// Resources whose Condition is false do not exist.
 	p.active = map[string]resource{}
-	for _, id := range sortedKeys(resources) {
+	for _, id := range slices.Sorted(maps.Keys(resources)) {
 		res := resources[id]
 		if res.Condition != "" {
 			ok, err := p.r.condition(res.Condition)
@@ -307,7 +310,7 @@ func (p *parser) run() error {
 
 func (p *parser) parameters() error {
 	params := asMap(p.root["Parameters"])
-	for _, name := range sortedKeys(params) {
+	for _, name := range slices.Sorted(maps.Keys(params)) {
 		def := asMap(params[name])
 		pr := Parameter{Name: name, Type: str(def["Type"]), Description: strings.TrimSpace(str(def["Description"]))}
 		if d, ok := def["Default"]; ok {
@@ -343,7 +346,7 @@ func (p *parser) parameters() error {
 		}
 		p.tmpl.Parameters[name] = pr
 	}
-	for _, name := range sortedKeys(p.opts.Params) {
+	for _, name := range slices.Sorted(maps.Keys(p.opts.Params)) {
 		if _, ok := params[name]; !ok {
 			p.warn("parameter override %s matches no template parameter; ignored", name)
 		}
@@ -406,12 +409,12 @@ func (p *parser) resources() (map[string]resource, error) {
 
 // names fixes every resource's physical name before anything refers to it.
 func (p *parser) names() error {
-	for _, id := range sortedKeys(p.active) {
+	for _, id := range slices.Sorted(maps.Keys(p.active)) {
 		if n, ok := p.opts.ResourceNames[id]; ok {
 			p.r.names[id] = n
 		}
 	}
-	for _, id := range sortedKeys(p.active) {
+	for _, id := range slices.Sorted(maps.Keys(p.active)) {
 		if _, ok := p.r.names[id]; ok {
 			continue
 		}
@@ -438,7 +441,7 @@ func (p *parser) names() error {
 
 func (p *parser) functions() error {
 	globals := asMap(asMap(p.root["Globals"])["Function"])
-	for _, id := range sortedKeys(p.active) {
+	for _, id := range slices.Sorted(maps.Keys(p.active)) {
 		res := p.active[id]
 		switch res.Type {
 		case typeFunction:
@@ -531,7 +534,7 @@ func (p *parser) function(id string, res resource, globals map[string]any) (Func
 	// Environment: Globals first, the function's variables win.
 	for _, src := range []map[string]any{globals, res.Properties} {
 		vars := asMap(asMap(src["Environment"])["Variables"])
-		for _, k := range sortedKeys(vars) {
+		for _, k := range slices.Sorted(maps.Keys(vars)) {
 			rv, err := p.r.resolve(vars[k])
 			if err != nil {
 				return f, fmt.Errorf("environment variable %s: %w", k, err)
@@ -551,7 +554,7 @@ func (p *parser) function(id string, res resource, globals map[string]any) (Func
 }
 
 func (p *parser) tables() error {
-	for _, id := range sortedKeys(p.active) {
+	for _, id := range slices.Sorted(maps.Keys(p.active)) {
 		res := p.active[id]
 		var t Table
 		var err error
@@ -729,7 +732,7 @@ func throughput(v any) (*types.ProvisionedThroughput, error) {
 func (p *parser) api() error {
 	globalsAPI := asMap(asMap(p.root["Globals"])["HttpApi"])
 	explicit := map[string]resource{}
-	for _, id := range sortedKeys(p.active) {
+	for _, id := range slices.Sorted(maps.Keys(p.active)) {
 		switch p.active[id].Type {
 		case typeHTTPAPI:
 			explicit[id] = p.active[id]
@@ -743,9 +746,9 @@ func (p *parser) api() error {
 		auth  any // the event's Auth.Authorizer, nil when absent
 	}
 	var routes []routeAt
-	for _, fid := range sortedKeys(p.tmpl.Functions) {
+	for _, fid := range slices.Sorted(maps.Keys(p.tmpl.Functions)) {
 		events := asMap(p.active[fid].Properties["Events"])
-		for _, ev := range sortedKeys(events) {
+		for _, ev := range slices.Sorted(maps.Keys(events)) {
 			e := asMap(events[ev])
 			typ := str(e["Type"])
 			switch typ {
@@ -829,17 +832,17 @@ func (p *parser) api() error {
 	var apiID string
 	switch {
 	case len(apiIDs) > 1:
-		return fmt.Errorf("routes belong to %d HTTP APIs (%s); the local gateway serves one", len(apiIDs), strings.Join(sortedKeys(apiIDs), ", "))
+		return fmt.Errorf("routes belong to %d HTTP APIs (%s); the local gateway serves one", len(apiIDs), strings.Join(slices.Sorted(maps.Keys(apiIDs)), ", "))
 	case len(apiIDs) == 1:
-		apiID = sortedKeys(apiIDs)[0]
+		apiID = slices.Sorted(maps.Keys(apiIDs))[0]
 	case len(explicit) == 1:
-		apiID = sortedKeys(explicit)[0]
+		apiID = slices.Sorted(maps.Keys(explicit))[0]
 	case len(explicit) > 1:
 		return fmt.Errorf("the template has %d HTTP APIs; the local gateway serves one", len(explicit))
 	default:
 		apiID = ImplicitAPIID
 	}
-	for _, id := range sortedKeys(explicit) {
+	for _, id := range slices.Sorted(maps.Keys(explicit)) {
 		if id != apiID {
 			p.warn("HTTP API %s has no routes and is not served", id)
 		}
@@ -876,7 +879,7 @@ func (p *parser) api() error {
 	}
 	auth := asMap(props["Auth"])
 	authorizers := asMap(auth["Authorizers"])
-	for _, name := range sortedKeys(authorizers) {
+	for _, name := range slices.Sorted(maps.Keys(authorizers)) {
 		a, err := p.authorizer(name, asMap(authorizers[name]))
 		if err != nil {
 			return fmt.Errorf("HTTP API %s authorizer %s: %w", apiID, name, err)
@@ -1039,7 +1042,7 @@ func (p *parser) functionOf(v any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, id := range sortedKeys(p.tmpl.Functions) {
+	for _, id := range slices.Sorted(maps.Keys(p.tmpl.Functions)) {
 		if s == p.r.functionARN(p.r.physicalName(id)) {
 			return id, nil
 		}
@@ -1128,20 +1131,4 @@ func asList(v any) []any {
 func str(v any) string {
 	s, _ := scalarString(v)
 	return s
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -29,16 +29,18 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -148,12 +150,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if s.root, err = findRoot(o.Root); err != nil {
 		return nil, err
 	}
-	apiLn, err := listen(or(o.APIAddr, DefaultAPIAddr), "API")
+	apiLn, err := listen(cmp.Or(o.APIAddr, DefaultAPIAddr), "API")
 	if err != nil {
 		return nil, err
 	}
 	s.lns = append(s.lns, apiLn)
-	wxLn, err := listen(or(o.WeChatAddr, DefaultWeChatAddr), "WeChat emulator")
+	wxLn, err := listen(cmp.Or(o.WeChatAddr, DefaultWeChatAddr), "WeChat emulator")
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +186,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 
 	// dynalite and its tables.
-	host, port, err := splitAddr(or(o.DynamoAddr, DefaultDynamoAddr))
+	host, port, err := splitAddr(cmp.Or(o.DynamoAddr, DefaultDynamoAddr))
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +204,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	var tables []dynalite.Table
-	for _, id := range sortedKeys(s.Template.Tables) {
+	for _, id := range slices.Sorted(maps.Keys(s.Template.Tables)) {
 		t := s.Template.Tables[id]
 		tables = append(tables, dynalite.Table{Input: t.Input, TTLAttribute: t.TTLAttribute})
 	}
@@ -213,13 +215,13 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// Build the functions, then one pool each.
 	s.builder = newBuilder(s.root, s.log)
 	t0 := time.Now()
-	reports, err := s.builder.buildAll(ctx, sortedKeys(s.Template.Functions))
+	reports, err := s.builder.buildAll(ctx, slices.Sorted(maps.Keys(s.Template.Functions)))
 	if err != nil {
 		return nil, err
 	}
 	s.log.Info("functions built", "count", len(reports), "ms", time.Since(t0).Milliseconds())
 	invokers := map[string]gateway.Invoker{}
-	for _, id := range sortedKeys(s.Template.Functions) {
+	for _, id := range slices.Sorted(maps.Keys(s.Template.Functions)) {
 		f := s.Template.Functions[id]
 		pool := lambdaruntime.NewPool(lambdaruntime.FunctionConfig{
 			Name: id, Binary: s.builder.current(id), Env: s.functionEnv(f),
@@ -295,7 +297,7 @@ func (s *Stack) Pool(logicalID string) *lambdaruntime.Pool { return s.pools[logi
 // Rebuild rebuilds every function and replaces the instances of those
 // whose binary changed. It is what the watcher runs after a change.
 func (s *Stack) Rebuild(ctx context.Context) ([]BuildReport, error) {
-	reports, err := s.builder.buildAll(ctx, sortedKeys(s.Template.Functions))
+	reports, err := s.builder.buildAll(ctx, slices.Sorted(maps.Keys(s.Template.Functions)))
 	if err != nil {
 		return reports, err
 	}
@@ -424,20 +426,4 @@ func findRoot(dir string) (string, error) {
 		return "", fmt.Errorf("stack: %s has no template.yaml: %w", abs, err)
 	}
 	return abs, nil
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -271,7 +273,7 @@ func TestSnapshotSeesSourceChanges(t *testing.T) {
 	write(".wxlocal/bin/z.go", "package z")
 	write("README.md", "x")
 	s1 := snapshot(root)
-	keys := sortedKeys(s1)
+	keys := slices.Sorted(maps.Keys(s1))
 	if !reflect.DeepEqual(keys, []string{"a/a.go", "go.mod"}) {
 		t.Fatalf("watched files = %v", keys)
 	}
