@@ -7,6 +7,8 @@
 //	PUT  /me/profile         replace the user's profile
 //	POST /logout             delete this session
 //	POST /logout?scope=all   delete every session of this user (all devices)
+//	GET  /me/sessions        the user's active sessions (devices)
+//	DELETE /me/sessions/{sid} end one of them
 package api
 
 import (
@@ -35,10 +37,20 @@ const (
 	RouteGetProfile = "GET /me/profile"
 	RoutePutProfile = "PUT /me/profile"
 	RouteLogout     = "POST /logout"
+	// RouteListSessions lists the caller's active sessions (devices).
+	RouteListSessions = "GET /me/sessions"
+	// RouteDeleteSession ends one of the caller's sessions by its sid.
+	RouteDeleteSession = "DELETE /me/sessions/{sid}"
 )
 
-// SessionDeleter deletes sessions (implemented by *dynamostore.Store).
-type SessionDeleter interface {
+// SessionStore reads and deletes sessions (implemented by
+// *dynamostore.Store).
+type SessionStore interface {
+	// Get returns the session stored under hash, or session.ErrNotFound
+	// when it is missing or expired.
+	Get(ctx context.Context, hash string) (session.Session, error)
+	// List returns openid's active sessions, newest first.
+	List(ctx context.Context, openid string) ([]session.Session, error)
 	// Delete removes the session stored under hash; a missing one is not
 	// an error.
 	Delete(ctx context.Context, hash string) error
@@ -54,8 +66,8 @@ type ProfileStore interface {
 
 // Handler serves the business routes. Build it once per process.
 type Handler struct {
-	// Sessions deletes sessions on logout.
-	Sessions SessionDeleter
+	// Sessions lists and deletes the caller's sessions.
+	Sessions SessionStore
 	// Profiles stores profiles.
 	Profiles ProfileStore
 	// Logger gets errors and one DEBUG line per request; nil means
@@ -74,6 +86,22 @@ type MeResponse struct {
 // MeSession describes the caller's session in GET /me.
 type MeSession struct {
 	ExpiresAt string `json:"expires_at"`
+}
+
+// SessionsResponse is the body of GET /me/sessions.
+type SessionsResponse struct {
+	Sessions []SessionInfo `json:"sessions"`
+}
+
+// SessionInfo describes one active session (one device) of the caller.
+type SessionInfo struct {
+	// SID is the stored hash of the session id: it names the session for
+	// DELETE /me/sessions/{sid} and cannot be used to authenticate.
+	SID       string `json:"sid"`
+	CreatedAt string `json:"created_at"`
+	ExpiresAt string `json:"expires_at"`
+	// Current is true for the session that made this request.
+	Current bool `json:"current"`
 }
 
 // ProfileResponse is the body of GET and PUT /me/profile.
@@ -113,6 +141,10 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		serve = h.putProfile
 	case RouteLogout:
 		serve = h.logout
+	case RouteListSessions:
+		serve = h.listSessions
+	case RouteDeleteSession:
+		serve = h.deleteSession
 	default:
 		return httpapi.Error(http.StatusNotFound, "not_found", "no such route"), nil
 	}
@@ -190,6 +222,52 @@ func (h *Handler) logout(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	resp := httpapi.NoContent()
 	resp.Cookies = []string{httpapi.ClearSessionCookie()}
+	return resp
+}
+
+func (h *Handler) listSessions(ctx context.Context, _ events.APIGatewayV2HTTPRequest, p session.Principal) events.APIGatewayV2HTTPResponse {
+	list, err := h.Sessions.List(ctx, p.OpenID)
+	if err != nil {
+		return h.storeError(ctx, "list sessions", err)
+	}
+	resp := SessionsResponse{Sessions: make([]SessionInfo, 0, len(list))}
+	for _, s := range list {
+		resp.Sessions = append(resp.Sessions, SessionInfo{
+			SID:       s.Hash,
+			CreatedAt: s.CreatedAt.UTC().Format(time.RFC3339),
+			ExpiresAt: s.ExpiresAt.UTC().Format(time.RFC3339),
+			Current:   s.Hash == p.SID,
+		})
+	}
+	return httpapi.JSON(http.StatusOK, resp)
+}
+
+// deleteSession ends one session of the caller (log out another device).
+// A sid that is malformed, unknown, expired or another user's gets the same
+// 404: the route tells nobody which sessions exist.
+func (h *Handler) deleteSession(ctx context.Context, req events.APIGatewayV2HTTPRequest, p session.Principal) events.APIGatewayV2HTTPResponse {
+	sid := req.PathParameters["sid"]
+	notFound := httpapi.Error(http.StatusNotFound, "session_not_found", "no such session")
+	if !session.ValidID(sid) { // a hash has the same shape as an id
+		return notFound
+	}
+	s, err := h.Sessions.Get(ctx, sid)
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		return notFound
+	case err != nil:
+		return h.storeError(ctx, "get session", err)
+	case s.OpenID != p.OpenID:
+		return notFound
+	}
+	if err := h.Sessions.Delete(ctx, sid); err != nil && !errors.Is(err, session.ErrNotFound) {
+		return h.storeError(ctx, "delete session", err)
+	}
+	h.logger().InfoContext(ctx, "logout", "openid", session.MaskOpenID(p.OpenID), "scope", "device", "current", sid == p.SID)
+	resp := httpapi.NoContent()
+	if sid == p.SID {
+		resp.Cookies = []string{httpapi.ClearSessionCookie()}
+	}
 	return resp
 }
 

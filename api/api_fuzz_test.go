@@ -45,6 +45,16 @@ func (d noDeleter) Delete(context.Context, string) error {
 	return nil
 }
 
+func (d noDeleter) Get(context.Context, string) (session.Session, error) {
+	d.t.Error("Get called by PUT /me/profile")
+	return session.Session{}, session.ErrNotFound
+}
+
+func (d noDeleter) List(context.Context, string) ([]session.Session, error) {
+	d.t.Error("List called by PUT /me/profile")
+	return nil, nil
+}
+
 func (d noDeleter) DeleteAll(context.Context, string) (int, error) {
 	d.t.Error("DeleteAll called by PUT /me/profile")
 	return 0, nil

@@ -352,6 +352,8 @@ func TestStoreDown(t *testing.T) {
 		request(t, api.RoutePutProfile, `{"nickname":"x"}`, nil, &s),
 		request(t, api.RouteLogout, "", nil, &s),
 		request(t, api.RouteLogout, "", map[string]string{"scope": "all"}, &s),
+		request(t, api.RouteListSessions, "", nil, &s),
+		withSID(request(t, api.RouteDeleteSession, "", nil, &s), session.Hash("some id")),
 	} {
 		resp, err := h.Handle(context.Background(), req)
 		if err != nil {
@@ -363,5 +365,93 @@ func TestStoreDown(t *testing.T) {
 		if len(resp.Cookies) != 0 {
 			t.Errorf("%s: cookie cleared although the session was not deleted", req.RouteKey)
 		}
+	}
+}
+
+// withSID sets the {sid} path parameter as API Gateway does.
+func withSID(req events.APIGatewayV2HTTPRequest, sid string) events.APIGatewayV2HTTPRequest {
+	req.PathParameters = map[string]string{"sid": sid}
+	req.RawPath = "/me/sessions/" + sid
+	req.RequestContext.HTTP.Path = req.RawPath
+	return req
+}
+
+func TestListSessions(t *testing.T) {
+	e := newEnv(t)
+	phone := e.login("oDevices00000000000000000001", "")
+	tablet := e.login("oDevices00000000000000000001", "")
+	other := e.login("oOtherUser000000000000000001", "")
+
+	resp := e.do(request(t, api.RouteListSessions, "", nil, &phone))
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /me/sessions: %d %s", resp.StatusCode, resp.Body)
+	}
+	var body api.SessionsResponse
+	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]api.SessionInfo{}
+	for _, si := range body.Sessions {
+		got[si.SID] = si
+	}
+	if len(got) != 2 || got[phone.Hash].SID == "" || got[tablet.Hash].SID == "" {
+		t.Fatalf("sessions = %s, want exactly the phone's and the tablet's", resp.Body)
+	}
+	if _, leaked := got[other.Hash]; leaked {
+		t.Fatalf("another user's session is listed: %s", resp.Body)
+	}
+	if !got[phone.Hash].Current || got[tablet.Hash].Current {
+		t.Errorf("current flags wrong: %s", resp.Body)
+	}
+	if got[phone.Hash].ExpiresAt != phone.ExpiresAt.UTC().Format(time.RFC3339) {
+		t.Errorf("expires_at = %q, want %v", got[phone.Hash].ExpiresAt, phone.ExpiresAt)
+	}
+}
+
+func TestDeleteSession(t *testing.T) {
+	e := newEnv(t)
+	phone := e.login("oRevoke000000000000000000001", "")
+	tablet := e.login("oRevoke000000000000000000001", "")
+	other := e.login("oRevokeOther0000000000000001", "")
+	ctx := context.Background()
+
+	tests := []struct {
+		name   string
+		sid    string
+		status int
+	}{
+		{"malformed sid", "not-a-hash", 404},
+		{"unknown sid", strings.Repeat("A", 43), 404},
+		{"another user's session", other.Hash, 404},
+		{"the tablet, from the phone", tablet.Hash, 204},
+		{"the tablet again", tablet.Hash, 404},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := e.do(withSID(request(t, api.RouteDeleteSession, "", nil, &phone), tc.sid))
+			if resp.StatusCode != tc.status {
+				t.Fatalf("got %d %s, want %d", resp.StatusCode, resp.Body, tc.status)
+			}
+			if tc.status == 404 && errorCode(t, resp) != "session_not_found" {
+				t.Errorf("error = %s", resp.Body)
+			}
+			if len(resp.Cookies) != 0 {
+				t.Errorf("ending another session cleared this device's cookie: %v", resp.Cookies)
+			}
+		})
+	}
+	if _, err := e.store.Get(ctx, tablet.Hash); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("tablet session still there: %v", err)
+	}
+	if _, err := e.store.Get(ctx, other.Hash); err != nil {
+		t.Errorf("another user's session was touched: %v", err)
+	}
+	// Ending the current session is a logout: the cookie is cleared.
+	resp := e.do(withSID(request(t, api.RouteDeleteSession, "", nil, &phone), phone.Hash))
+	if resp.StatusCode != 204 || len(resp.Cookies) != 1 || !strings.Contains(resp.Cookies[0], "Max-Age=0") {
+		t.Fatalf("delete current: %d %v", resp.StatusCode, resp.Cookies)
+	}
+	if _, err := e.store.Get(ctx, phone.Hash); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("phone session still there: %v", err)
 	}
 }

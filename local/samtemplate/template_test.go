@@ -52,6 +52,8 @@ func TestRepoTemplateRoutes(t *testing.T) {
 		{"GET /me", "ApiFunction", "SessionAuthorizer", "Me"},
 		{"GET /me/profile", "ApiFunction", "SessionAuthorizer", "GetProfile"},
 		{"PUT /me/profile", "ApiFunction", "SessionAuthorizer", "PutProfile"},
+		{"GET /me/sessions", "ApiFunction", "SessionAuthorizer", "ListSessions"},
+		{"DELETE /me/sessions/{sid}", "ApiFunction", "SessionAuthorizer", "DeleteSession"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("routes:\n got %v\nwant %v", got, want)
