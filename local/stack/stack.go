@@ -365,9 +365,9 @@ func (s *Stack) Banner() string {
 	}
 	fmt.Fprintf(&b, "\n  Try it:\n")
 	fmt.Fprintf(&b, "    code=$(curl -s -X POST %s/test/codes -d '{}' | sed 's/.*\"code\":\"\\([^\"]*\\)\".*/\\1/')\n", s.WeChatURL)
-	fmt.Fprintf(&b, "    sid=$(curl -s -X POST %s/login -H 'Content-Type: application/json' -d \"{\\\"code\\\":\\\"$code\\\"}\" | sed 's/.*\"session_id\":\"\\([^\"]*\\)\".*/\\1/')\n", s.APIURL)
-	fmt.Fprintf(&b, "    curl -i %s/me -H \"Authorization: Bearer $sid\"\n", s.APIURL)
-	fmt.Fprintf(&b, "    curl -i %s/me -H \"Cookie: sessionid=$sid\"\n\n", s.APIURL)
+	fmt.Fprintf(&b, "    id=$(curl -s -X POST %s/login -H 'Content-Type: application/json' -d \"{\\\"code\\\":\\\"$code\\\"}\" | sed 's/.*\"session_id\":\"\\([^\"]*\\)\".*/\\1/')\n", s.APIURL)
+	fmt.Fprintf(&b, "    curl -i %s/me -H \"Authorization: Bearer $id\"\n", s.APIURL)
+	fmt.Fprintf(&b, "    curl -i %s/me -H \"Cookie: sessionid=$id\"\n\n", s.APIURL)
 	return b.String()
 }
 
