@@ -39,8 +39,11 @@ const (
 
 // Defaults and limits (DESIGN.md §5).
 const (
-	// DefaultAPIBase is WeChat's primary API host.
-	DefaultAPIBase = "https://api.weixin.qq.com"
+	// DefaultAPIBase is WeChat's primary API host, then its failover host
+	// (the WECHAT_API_BASE list used when the variable is unset; it equals
+	// wechat.DefaultBaseURLs, which config must not import: the authorizer
+	// links config but never the WeChat client).
+	DefaultAPIBase = "https://api.weixin.qq.com,https://api2.weixin.qq.com"
 	// DefaultSessionTTL is 14 days, Django's SESSION_COOKIE_AGE.
 	DefaultSessionTTL = 336 * time.Hour
 	// MinSessionTTL is the shortest SESSION_TTL accepted.
@@ -233,7 +236,7 @@ func shortDuration(d time.Duration) string {
 // separately by package secret.
 type Login struct {
 	AppID         string        // WECHAT_APPID, required
-	APIBase       string        // WECHAT_API_BASE: comma-separated base URLs, normalised; default https://api.weixin.qq.com
+	APIBase       string        // WECHAT_API_BASE: comma-separated base URLs, normalised; default DefaultAPIBase
 	SessionsTable string        // SESSIONS_TABLE, required
 	UsersTable    string        // USERS_TABLE, required
 	SessionTTL    time.Duration // SESSION_TTL, default 336h, at least 1m

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wxsession/wxsession/wechat"
 )
 
 func env(m map[string]string) func(string) string {
@@ -358,5 +360,13 @@ func TestShortDuration(t *testing.T) {
 		if got := shortDuration(d); got != want {
 			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestDefaultAPIBaseIsTheClientsDefault keeps the two spellings of WeChat's
+// hosts (config's, which the authorizer links, and the WeChat client's) equal.
+func TestDefaultAPIBaseIsTheClientsDefault(t *testing.T) {
+	if got, want := DefaultAPIBase, strings.Join(wechat.DefaultBaseURLs, ","); got != want {
+		t.Fatalf("DefaultAPIBase = %q, want %q (wechat.DefaultBaseURLs)", got, want)
 	}
 }

@@ -58,11 +58,7 @@ func setup(logger *slog.Logger, getenv func(string) string) (*login.Handler, err
 	if err != nil {
 		return nil, err
 	}
-	bases := wechat.DefaultBaseURLs // api.weixin.qq.com, then api2 for failover
-	if cfg.APIBase != config.DefaultAPIBase {
-		bases = wechat.ParseBaseURLs(cfg.APIBase)
-	}
-	wx, err := wechat.New(wechat.Config{AppID: cfg.AppID, Secret: appSecret, BaseURLs: bases, Logger: logger})
+	wx, err := wechat.New(wechat.Config{AppID: cfg.AppID, Secret: appSecret, BaseURLs: wechat.ParseBaseURLs(cfg.APIBase), Logger: logger})
 	if err != nil {
 		return nil, err
 	}
