@@ -7,14 +7,13 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
-	"os"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wxsession/wxsession/httpapi"
-	"github.com/wxsession/wxsession/logging"
+	"github.com/wxsession/wxsession/lambdamain"
 	"github.com/wxsession/wxsession/session"
 )
 
@@ -35,7 +34,8 @@ func handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.API
 }
 
 func main() {
-	logger := logging.New(os.Stdout, os.Getenv("LOG_LEVEL"))
-	logger.Debug("orders: cold start")
-	lambda.Start(handle)
+	lambdamain.Run(func(*slog.Logger, func(string) string) (any, error) {
+		// Open your own table's client here, as functions/api does.
+		return handle, nil
+	})
 }

@@ -7,30 +7,19 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wxsession/wxsession/api"
 	"github.com/wxsession/wxsession/config"
 	"github.com/wxsession/wxsession/dynamoclient"
 	"github.com/wxsession/wxsession/dynamostore"
-	"github.com/wxsession/wxsession/logging"
+	"github.com/wxsession/wxsession/lambdamain"
 	"github.com/wxsession/wxsession/profile"
 )
 
-func main() {
-	logger := logging.New(os.Stdout, os.Getenv(logging.EnvLevel))
-	slog.SetDefault(logger)
-	h, err := setup(logger, os.Getenv)
-	if err != nil {
-		logging.ColdStartFailed(logger, err)
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
-}
+func main() { lambdamain.Run(setup) }
 
-func setup(logger *slog.Logger, getenv func(string) string) (*api.Handler, error) {
+// setup reads the configuration and builds the handler (see lambdamain.Setup).
+func setup(logger *slog.Logger, getenv func(string) string) (any, error) {
 	cfg, err := config.LoadAPI(getenv)
 	if err != nil {
 		return nil, err
@@ -50,5 +39,6 @@ func setup(logger *slog.Logger, getenv func(string) string) (*api.Handler, error
 	if err != nil {
 		return nil, err
 	}
-	return &api.Handler{Sessions: sessions, Profiles: profiles, Logger: logger}, nil
+	h := &api.Handler{Sessions: sessions, Profiles: profiles, Logger: logger}
+	return h.Handle, nil
 }

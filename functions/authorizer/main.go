@@ -7,16 +7,13 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 	"time"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wxsession/wxsession/authorizer"
 	"github.com/wxsession/wxsession/config"
 	"github.com/wxsession/wxsession/dynamoclient"
 	"github.com/wxsession/wxsession/dynamostore"
-	"github.com/wxsession/wxsession/logging"
+	"github.com/wxsession/wxsession/lambdamain"
 )
 
 // opTimeout bounds the one GetItem per request, retries included: the
@@ -24,18 +21,10 @@ import (
 // (and the function's own timeout), so a slow database fails fast.
 const opTimeout = 2 * time.Second
 
-func main() {
-	logger := logging.New(os.Stdout, os.Getenv(logging.EnvLevel))
-	slog.SetDefault(logger)
-	h, err := setup(logger, os.Getenv)
-	if err != nil {
-		logging.ColdStartFailed(logger, err)
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
-}
+func main() { lambdamain.Run(setup) }
 
-func setup(logger *slog.Logger, getenv func(string) string) (*authorizer.Handler, error) {
+// setup reads the configuration and builds the handler (see lambdamain.Setup).
+func setup(logger *slog.Logger, getenv func(string) string) (any, error) {
 	cfg, err := config.LoadAuthorizer(getenv)
 	if err != nil {
 		return nil, err
@@ -52,5 +41,6 @@ func setup(logger *slog.Logger, getenv func(string) string) (*authorizer.Handler
 	if err != nil {
 		return nil, err
 	}
-	return &authorizer.Handler{Store: store, Logger: logger}, nil
+	h := &authorizer.Handler{Store: store, Logger: logger}
+	return h.Handle, nil
 }

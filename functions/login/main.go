@@ -7,15 +7,12 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 	"time"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wxsession/wxsession/config"
 	"github.com/wxsession/wxsession/dynamoclient"
 	"github.com/wxsession/wxsession/dynamostore"
-	"github.com/wxsession/wxsession/logging"
+	"github.com/wxsession/wxsession/lambdamain"
 	"github.com/wxsession/wxsession/login"
 	"github.com/wxsession/wxsession/secret"
 	"github.com/wxsession/wxsession/wechat"
@@ -24,18 +21,10 @@ import (
 // coldStartTimeout bounds the cold start's I/O (the secret's fetch).
 const coldStartTimeout = 5 * time.Second
 
-func main() {
-	logger := logging.New(os.Stdout, os.Getenv(logging.EnvLevel))
-	slog.SetDefault(logger)
-	h, err := setup(logger, os.Getenv)
-	if err != nil {
-		logging.ColdStartFailed(logger, err)
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
-}
+func main() { lambdamain.Run(setup) }
 
-func setup(logger *slog.Logger, getenv func(string) string) (*login.Handler, error) {
+// setup reads the configuration and builds the handler (see lambdamain.Setup).
+func setup(logger *slog.Logger, getenv func(string) string) (any, error) {
 	cfg, err := config.LoadLogin(getenv)
 	if err != nil {
 		return nil, err
@@ -62,11 +51,12 @@ func setup(logger *slog.Logger, getenv func(string) string) (*login.Handler, err
 	if err != nil {
 		return nil, err
 	}
-	return &login.Handler{
+	h := &login.Handler{
 		WeChat: wx,
 		Store:  store,
 		AppID:  cfg.AppID,
 		TTL:    cfg.SessionTTL,
 		Logger: logger,
-	}, nil
+	}
+	return h.Handle, nil
 }
