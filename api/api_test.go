@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,19 +30,9 @@ var server *dynalite.Server
 
 func TestMain(m *testing.M) { dynalitetest.Main(m, &server) }
 
-type countingClient struct {
-	n     atomic.Int64
-	inner *http.Client
-}
-
-func (c *countingClient) Do(r *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	return c.inner.Do(r)
-}
-
 type env struct {
 	t        *testing.T
-	counter  *countingClient
+	counter  *testutil.CountingClient
 	store    *dynamostore.Store
 	profiles *profile.Store
 	logs     *testutil.Buffer
@@ -52,7 +41,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, logs: &testutil.Buffer{}, counter: &countingClient{inner: &http.Client{}}}
+	e := &env{t: t, logs: &testutil.Buffer{}, counter: &testutil.CountingClient{}}
 	logger := logging.New(e.logs, "debug")
 	db := dynalitetest.Client(t, server, func(o *dynamodb.Options) { o.HTTPClient = e.counter })
 	sessions, users, profiles := dynalitetest.TableName(t, "s"), dynalitetest.TableName(t, "u"), dynalitetest.TableName(t, "p")
@@ -137,9 +126,9 @@ func errorCode(t *testing.T, resp events.APIGatewayV2HTTPResponse) string {
 func TestMe(t *testing.T) {
 	e := newEnv(t)
 	s := e.login("oMeUser000000000000000000001", "uMe")
-	before := e.counter.n.Load()
+	before := e.counter.Count()
 	resp := e.do(request(t, api.RouteMe, "", nil, &s))
-	if e.counter.n.Load() != before {
+	if e.counter.Count() != before {
 		t.Error("GET /me read the database")
 	}
 	if resp.StatusCode != 200 {

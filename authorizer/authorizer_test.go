@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,21 +27,10 @@ var server *dynalite.Server
 
 func TestMain(m *testing.M) { dynalitetest.Main(m, &server) }
 
-// countingClient counts the HTTP requests the DynamoDB client sends.
-type countingClient struct {
-	n     atomic.Int64
-	inner *http.Client
-}
-
-func (c *countingClient) Do(r *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	return c.inner.Do(r)
-}
-
 type env struct {
 	t        *testing.T
 	db       *dynamodb.Client
-	counter  *countingClient
+	counter  *testutil.CountingClient
 	sessions string
 	store    *dynamostore.Store
 	logs     *testutil.Buffer
@@ -53,7 +40,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, logs: &testutil.Buffer{}, counter: &countingClient{inner: &http.Client{}}}
+	e := &env{t: t, logs: &testutil.Buffer{}, counter: &testutil.CountingClient{}}
 	logger := logging.New(e.logs, "debug")
 	e.db = dynalitetest.Client(t, server, func(o *dynamodb.Options) { o.HTTPClient = e.counter })
 	e.sessions = dynalitetest.TableName(t, "sessions")
@@ -166,12 +153,12 @@ func TestAuthorizer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := e.counter.n.Load()
+			before := e.counter.Count()
 			resp, err := e.h.Handle(context.Background(), request(t, tt.headers, tt.cookies))
 			if err != nil {
 				t.Fatalf("Handle error: %v", err)
 			}
-			if reads := e.counter.n.Load() - before; reads != tt.wantReads {
+			if reads := e.counter.Count() - before; reads != tt.wantReads {
 				t.Errorf("%d DynamoDB requests, want %d", reads, tt.wantReads)
 			}
 			if tt.want == nil {

@@ -3,7 +3,9 @@ package testutil
 
 import (
 	"bytes"
+	"net/http"
 	"sync"
+	"sync/atomic"
 )
 
 // Buffer is a bytes.Buffer safe for concurrent writers: log handlers of
@@ -34,3 +36,24 @@ func (b *Buffer) Len() int {
 	defer b.mu.Unlock()
 	return b.b.Len()
 }
+
+// CountingClient is an HTTP client (it satisfies the AWS SDK's HTTPClient)
+// that counts the requests it sends, for asserting how many DynamoDB calls
+// an operation makes.
+type CountingClient struct {
+	// Inner sends the requests; nil means http.DefaultClient.
+	Inner *http.Client
+	n     atomic.Int64
+}
+
+// Do counts r and sends it.
+func (c *CountingClient) Do(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	if c.Inner == nil {
+		return http.DefaultClient.Do(r)
+	}
+	return c.Inner.Do(r)
+}
+
+// Count returns how many requests were sent so far.
+func (c *CountingClient) Count() int64 { return c.n.Load() }
