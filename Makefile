@@ -51,7 +51,7 @@ test: tools lint test-go test-race
 test-go:
 	$(GO) test -count=1 ./...
 
-RACE_PKGS := ./local/... ./wechat/... ./dynamostore/... ./tests/e2e/
+RACE_PKGS := ./internal/devstack/... ./internal/wechat/... ./internal/dynamostore/... ./tests/e2e/
 test-race:
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
@@ -67,10 +67,10 @@ fuzz:
 
 ## bench: binary sizes and cold starts against bench/floor, warm latency, throughput and DynamoDB
 ## requests per operation through the local stack, and `go test -bench -benchmem` on the hot paths
-## (wxbench runs it; raw output on stderr). Table on stdout, JSON in bench/results/latest.json.
+## (wxbench runs it; raw output on stderr). Table on stdout, JSON in build/bench/latest.json.
 ## BENCH_FLAGS=-strict fails on a missed budget; see bench/README.md.
 bench: tools
-	$(GO) run ./cmd/wxbench -go $(GO) -out bench/results/latest.json $(BENCH_FLAGS)
+	$(GO) run ./cmd/wxbench -go $(GO) -out build/bench/latest.json $(BENCH_FLAGS)
 
 ## lint: gofmt and go vet
 lint:

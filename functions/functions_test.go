@@ -1,5 +1,5 @@
 // Package functions_test builds the three real Lambda bootstraps and runs
-// them through the local Lambda Runtime API (local/lambdaruntime), against
+// them through the local Lambda Runtime API (internal/devstack/lambdaruntime), against
 // dynalite and the WeChat emulator, the way the local stack and AWS run them.
 package functions_test
 
@@ -20,13 +20,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/wxsession/wxsession/dynamostore"
+	"github.com/wxsession/wxsession/internal/devstack/dynalite"
+	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
+	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
+	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
+	"github.com/wxsession/wxsession/internal/dynamostore"
+	"github.com/wxsession/wxsession/internal/profile"
 	"github.com/wxsession/wxsession/internal/testutil"
-	"github.com/wxsession/wxsession/local/dynalite"
-	"github.com/wxsession/wxsession/local/dynalite/dynalitetest"
-	"github.com/wxsession/wxsession/local/lambdaruntime"
-	"github.com/wxsession/wxsession/local/wechatemu"
-	"github.com/wxsession/wxsession/profile"
 	"github.com/wxsession/wxsession/session"
 )
 

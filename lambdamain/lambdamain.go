@@ -11,7 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/wxsession/wxsession/logging"
+	"github.com/wxsession/wxsession/internal/logging"
 )
 
 // Setup builds a function's handler (anything lambda.Start accepts, usually

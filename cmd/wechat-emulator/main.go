@@ -1,5 +1,5 @@
 // Command wechat-emulator serves the WeChat jscode2session emulator
-// (package local/wechatemu) on its own, for the local stack and manual tests.
+// (package internal/devstack/wechatemu) on its own, for the local stack and manual tests.
 //
 //	wechat-emulator [-addr 127.0.0.1:3001] [-appid wx...] [-secret ...] [-code-ttl 5m]
 //
@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wxsession/wxsession/local/wechatemu"
+	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
 )
 
 func main() {

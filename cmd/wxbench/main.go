@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wxsession/wxsession/bench"
+	"github.com/wxsession/wxsession/internal/bench"
 )
 
 func main() {

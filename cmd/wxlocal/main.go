@@ -2,7 +2,7 @@
 // without Docker or an AWS account — the function binaries built from this
 // repository, a DynamoDB-compatible server (dynalite), the WeChat emulator
 // and a local API Gateway (HTTP API, payload 2.0) that reads template.yaml.
-// See package local/stack for what it wires and how.
+// See package internal/devstack/stack for what it wires and how.
 //
 // Usage (from the repository root):
 //
@@ -33,7 +33,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wxsession/wxsession/local/stack"
+	"github.com/wxsession/wxsession/internal/devstack/stack"
 )
 
 func main() {

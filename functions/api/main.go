@@ -8,12 +8,12 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/wxsession/wxsession/api"
-	"github.com/wxsession/wxsession/config"
-	"github.com/wxsession/wxsession/dynamoclient"
-	"github.com/wxsession/wxsession/dynamostore"
+	"github.com/wxsession/wxsession/internal/api"
+	"github.com/wxsession/wxsession/internal/config"
+	"github.com/wxsession/wxsession/internal/dynamoclient"
+	"github.com/wxsession/wxsession/internal/dynamostore"
+	"github.com/wxsession/wxsession/internal/profile"
 	"github.com/wxsession/wxsession/lambdamain"
-	"github.com/wxsession/wxsession/profile"
 )
 
 func main() { lambdamain.Run(setup) }

@@ -1,7 +1,7 @@
 // Command authorizer is the HTTP API Lambda authorizer function (bootstrap
 // for the provided.al2023 runtime). It only wires: configuration, the
 // DynamoDB session store, then lambda.Start. The logic is in package
-// authorizer. It must not link the WeChat client or anything under local/.
+// authorizer. It must not link the WeChat client or anything under internal/devstack/.
 package main
 
 import (
@@ -9,10 +9,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/wxsession/wxsession/authorizer"
-	"github.com/wxsession/wxsession/config"
-	"github.com/wxsession/wxsession/dynamoclient"
-	"github.com/wxsession/wxsession/dynamostore"
+	"github.com/wxsession/wxsession/internal/authorizer"
+	"github.com/wxsession/wxsession/internal/config"
+	"github.com/wxsession/wxsession/internal/dynamoclient"
+	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/lambdamain"
 )
 

@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/wxsession/wxsession/config"
-	"github.com/wxsession/wxsession/dynamoclient"
-	"github.com/wxsession/wxsession/dynamostore"
+	"github.com/wxsession/wxsession/internal/config"
+	"github.com/wxsession/wxsession/internal/dynamoclient"
+	"github.com/wxsession/wxsession/internal/dynamostore"
+	"github.com/wxsession/wxsession/internal/login"
+	"github.com/wxsession/wxsession/internal/secret"
+	"github.com/wxsession/wxsession/internal/wechat"
 	"github.com/wxsession/wxsession/lambdamain"
-	"github.com/wxsession/wxsession/login"
-	"github.com/wxsession/wxsession/secret"
-	"github.com/wxsession/wxsession/wechat"
 )
 
 // coldStartTimeout bounds the cold start's I/O (the secret's fetch).

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/wxsession/wxsession/local/wechatemu"
+	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
 	"github.com/wxsession/wxsession/session"
 )
 

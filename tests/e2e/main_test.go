@@ -1,4 +1,4 @@
-// Package e2e drives the whole local stack (local/stack: the real function
+// Package e2e drives the whole local stack (internal/devstack/stack: the real function
 // binaries, dynalite, the WeChat emulator and the local HTTP API gateway)
 // over real HTTP, the way a mini-program does: a plain net/http client with
 // no cookie jar, cookies set by hand in a Cookie header.
@@ -37,8 +37,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/wxsession/wxsession/internal/devstack/stack"
 	"github.com/wxsession/wxsession/internal/testutil"
-	"github.com/wxsession/wxsession/local/stack"
 )
 
 // Logical ids of the template's functions and tables.

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxsession/wxsession/local/wechatemu"
-	"github.com/wxsession/wxsession/tests/reliability"
+	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
+	"github.com/wxsession/wxsession/internal/faultservers"
 )
 
 // hangBound bounds answers while DynamoDB hangs: the store's per-operation
@@ -87,11 +87,11 @@ func TestDynamoUnreachableAndHung(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the local stack")
 	}
-	closed, err := reliability.ClosedURL()
+	closed, err := faultservers.ClosedURL()
 	if err != nil {
 		t.Fatal(err)
 	}
-	hang, err := reliability.NewHangListener()
+	hang, err := faultservers.NewHangListener()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestDynamoProxyFaults(t *testing.T) {
 	live := h.login(openid)
 
 	// A throttled first read is retried by the SDK: the request succeeds.
-	p.SetRules(reliability.Rule{Op: "GetItem", Table: h.table(sessions), Count: 1, Action: reliability.Throttle})
+	p.SetRules(faultservers.Rule{Op: "GetItem", Table: h.table(sessions), Count: 1, Action: faultservers.Throttle})
 	if r := h.get("/me", bearer(live.SessionID)); r.Status != http.StatusOK {
 		t.Errorf("GET /me after one throttled read: %s", r)
 	}
@@ -155,26 +155,26 @@ func TestDynamoProxyFaults(t *testing.T) {
 	}
 	p.Reset()
 
-	throttle := func(op, table string) []reliability.Rule {
-		return []reliability.Rule{{Op: op, Table: table, Action: reliability.Throttle}}
+	throttle := func(op, table string) []faultservers.Rule {
+		return []faultservers.Rule{{Op: op, Table: table, Action: faultservers.Throttle}}
 	}
 	type proxyRow struct {
 		storeRow
-		rules []reliability.Rule
+		rules []faultservers.Rule
 	}
 	tbl := h.table
 	rows := []proxyRow{
-		{loginRow("login: every request throttled", fastBound), []reliability.Rule{{Action: reliability.Throttle}}},
-		{loginRow("login: every request 500 InternalServerError", fastBound), []reliability.Rule{{Action: reliability.ServerError}}},
+		{loginRow("login: every request throttled", fastBound), []faultservers.Rule{{Action: faultservers.Throttle}}},
+		{loginRow("login: every request 500 InternalServerError", fastBound), []faultservers.Rule{{Action: faultservers.ServerError}}},
 		{loginRow("login: users UpdateItem throttled", fastBound), throttle("UpdateItem", tbl(users))},
 		{storeRow{matrixRow: matrixRow{"login: sessions PutItem throttled", 503, "store_unavailable", "1", fastBound}, method: "POST", path: "/login", usersMayGrow: true}, throttle("PutItem", tbl(sessions))},
-		{storeRow{matrixRow: matrixRow{"login: sessions PutItem hangs", 503, "store_unavailable", "1", hangBound}, method: "POST", path: "/login", usersMayGrow: true}, []reliability.Rule{{Op: "PutItem", Table: tbl(sessions), Action: reliability.Hang}}},
-		{storeRow{matrixRow: matrixRow{"login: sessions PutItem reset", 503, "store_unavailable", "1", fastBound}, method: "POST", path: "/login", usersMayGrow: true}, []reliability.Rule{{Op: "PutItem", Table: tbl(sessions), Action: reliability.Reset}}},
-		{authorizedRow("GET /me: every request throttled", "GET", "/me", fastBound), []reliability.Rule{{Action: reliability.Throttle}}},
-		{authorizedRow("GET /me: sessions GetItem 500", "GET", "/me", fastBound), []reliability.Rule{{Op: "GetItem", Table: tbl(sessions), Action: reliability.ServerError}}},
-		{authorizedRow("GET /me: sessions GetItem hangs", "GET", "/me", hangBound), []reliability.Rule{{Op: "GetItem", Table: tbl(sessions), Action: reliability.Hang}}},
-		{authorizedRow("GET /me: sessions GetItem reset", "GET", "/me", fastBound), []reliability.Rule{{Op: "GetItem", Table: tbl(sessions), Action: reliability.Reset}}},
-		{authorizedRow("POST /logout: every request throttled", "POST", "/logout", fastBound), []reliability.Rule{{Action: reliability.Throttle}}},
+		{storeRow{matrixRow: matrixRow{"login: sessions PutItem hangs", 503, "store_unavailable", "1", hangBound}, method: "POST", path: "/login", usersMayGrow: true}, []faultservers.Rule{{Op: "PutItem", Table: tbl(sessions), Action: faultservers.Hang}}},
+		{storeRow{matrixRow: matrixRow{"login: sessions PutItem reset", 503, "store_unavailable", "1", fastBound}, method: "POST", path: "/login", usersMayGrow: true}, []faultservers.Rule{{Op: "PutItem", Table: tbl(sessions), Action: faultservers.Reset}}},
+		{authorizedRow("GET /me: every request throttled", "GET", "/me", fastBound), []faultservers.Rule{{Action: faultservers.Throttle}}},
+		{authorizedRow("GET /me: sessions GetItem 500", "GET", "/me", fastBound), []faultservers.Rule{{Op: "GetItem", Table: tbl(sessions), Action: faultservers.ServerError}}},
+		{authorizedRow("GET /me: sessions GetItem hangs", "GET", "/me", hangBound), []faultservers.Rule{{Op: "GetItem", Table: tbl(sessions), Action: faultservers.Hang}}},
+		{authorizedRow("GET /me: sessions GetItem reset", "GET", "/me", fastBound), []faultservers.Rule{{Op: "GetItem", Table: tbl(sessions), Action: faultservers.Reset}}},
+		{authorizedRow("POST /logout: every request throttled", "POST", "/logout", fastBound), []faultservers.Rule{{Action: faultservers.Throttle}}},
 		{storeRow{matrixRow: matrixRow{"POST /logout: DeleteItem throttled", 503, "store_unavailable", "1", fastBound}, method: "POST", path: "/logout", auth: true}, throttle("DeleteItem", tbl(sessions))},
 		{storeRow{matrixRow: matrixRow{"POST /logout?scope=all: GSI Query throttled", 503, "store_unavailable", "1", fastBound}, method: "POST", path: "/logout?scope=all", auth: true}, throttle("Query", tbl(sessions))},
 		{storeRow{matrixRow: matrixRow{"POST /logout?scope=all: BatchWriteItem throttled", 503, "store_unavailable", "1", fastBound}, method: "POST", path: "/logout?scope=all", auth: true}, throttle("BatchWriteItem", tbl(sessions))},
@@ -224,7 +224,7 @@ func TestDynamoProxyFaults(t *testing.T) {
 		if err := emu.SetFaults(wechatemu.DelayFault(2500*time.Millisecond, 2)); err != nil {
 			t.Fatal(err)
 		}
-		p.SetRules(reliability.Rule{Op: "UpdateItem", Table: tbl(users), Action: reliability.Hang})
+		p.SetRules(faultservers.Rule{Op: "UpdateItem", Table: tbl(users), Action: faultservers.Hang})
 		measured = append(measured, runStoreRow(t, h, compound, live.SessionID))
 		mr = append(mr, compound.matrixRow)
 	})

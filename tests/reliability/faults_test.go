@@ -12,14 +12,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/wxsession/wxsession/local/dynalite"
-	"github.com/wxsession/wxsession/tests/reliability"
+	"github.com/wxsession/wxsession/internal/devstack/dynalite"
+	"github.com/wxsession/wxsession/internal/faultservers"
 )
 
 // TestFaultServers checks the fault servers themselves: the SDK must see the
 // proxy's answers as DynamoDB's own errors, or the matrix tests nothing.
 func TestFaultServers(t *testing.T) {
-	p, err := reliability.NewDynamoProxy()
+	p, err := faultservers.NewDynamoProxy()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,10 +37,10 @@ func TestFaultServers(t *testing.T) {
 	}
 
 	p.SetRules(
-		reliability.Rule{Op: "GetItem", Table: "T1", Count: 1, Action: reliability.Throttle},
-		reliability.Rule{Op: "GetItem", Count: 1, Action: reliability.ServerError},
-		reliability.Rule{Op: "GetItem", Table: "T1", Count: 1, Action: reliability.Reset},
-		reliability.Rule{Op: "GetItem", Table: "T1", Count: 1, Action: reliability.Hang},
+		faultservers.Rule{Op: "GetItem", Table: "T1", Count: 1, Action: faultservers.Throttle},
+		faultservers.Rule{Op: "GetItem", Count: 1, Action: faultservers.ServerError},
+		faultservers.Rule{Op: "GetItem", Table: "T1", Count: 1, Action: faultservers.Reset},
+		faultservers.Rule{Op: "GetItem", Table: "T1", Count: 1, Action: faultservers.Hang},
 	)
 	var pte *types.ProvisionedThroughputExceededException
 	if err := get(context.Background()); !errors.As(err, &pte) {
@@ -75,7 +75,7 @@ func TestFaultServers(t *testing.T) {
 	}
 
 	// A closed port refuses, the reset listener resets, the hang listener hangs.
-	closed, err := reliability.ClosedURL()
+	closed, err := faultservers.ClosedURL()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestFaultServers(t *testing.T) {
 	if _, err := c.Get(closed); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("closed port: %v", err)
 	}
-	rst, err := reliability.NewResetListener()
+	rst, err := faultservers.NewResetListener()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestFaultServers(t *testing.T) {
 	if _, err := c.Get(rst.URL()); !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("reset listener: %v", err)
 	}
-	hang, err := reliability.NewHangListener()
+	hang, err := faultservers.NewHangListener()
 	if err != nil {
 		t.Fatal(err)
 	}

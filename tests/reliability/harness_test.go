@@ -19,12 +19,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wxsession/wxsession/httpapi"
+	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
+	"github.com/wxsession/wxsession/internal/devstack/stack"
+	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
+	"github.com/wxsession/wxsession/internal/faultservers"
 	"github.com/wxsession/wxsession/internal/testutil"
-	"github.com/wxsession/wxsession/local/lambdaruntime"
-	"github.com/wxsession/wxsession/local/stack"
-	"github.com/wxsession/wxsession/local/wechatemu"
 	"github.com/wxsession/wxsession/session"
-	"github.com/wxsession/wxsession/tests/reliability"
 )
 
 // Function logical ids and table logical ids of template.yaml.
@@ -47,8 +47,8 @@ func repoRoot() string {
 type harness struct {
 	t      *testing.T
 	s      *stack.Stack
-	proxy  *reliability.DynamoProxy // nil unless asked for
-	logs   *testutil.Buffer         // the stack's, the emulator's, the functions' and dynalite's output
+	proxy  *faultservers.DynamoProxy // nil unless asked for
+	logs   *testutil.Buffer          // the stack's, the emulator's, the functions' and dynalite's output
 	client *http.Client
 	sec    *secrets
 }
@@ -96,7 +96,7 @@ func newHarness(t *testing.T, o stackOpts) *harness {
 		}
 	}
 	if o.proxy {
-		p, err := reliability.NewDynamoProxy()
+		p, err := faultservers.NewDynamoProxy()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxsession/wxsession/local/wechatemu"
-	"github.com/wxsession/wxsession/tests/reliability"
+	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
+	"github.com/wxsession/wxsession/internal/faultservers"
 )
 
 // Bounds on how long a failed login may take. The WeChat client makes at
@@ -154,11 +154,11 @@ func TestWeChatNetworkFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the local stack")
 	}
-	closed, err := reliability.ClosedURL()
+	closed, err := faultservers.ClosedURL()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rst, err := reliability.NewResetListener()
+	rst, err := faultservers.NewResetListener()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,123 @@
+// Package authorizer is the HTTP API Lambda authorizer (payload format 2.0,
+// simple responses): it finds the session id in the request (Bearer token,
+// then sessionid cookie), reads the session with one DynamoDB GetItem and
+// allows the request with the principal as context, or denies it.
+//
+// Deployment notes (template.yaml): the authorizer must have no identity
+// sources. With identity sources set, API Gateway answers 401 without
+// calling the authorizer whenever one of them is absent, and a client may
+// legitimately send only the Bearer header or only the cookie. HTTP APIs
+// allow an empty identity source only with result caching off, which is
+// what the design wants anyway (a logout takes effect on the next request).
+//
+// It must stay small and fast: it runs before every authenticated request.
+// It imports neither the WeChat client nor anything under internal/devstack/ (a test
+// checks the function binary's dependencies).
+package authorizer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wxsession/wxsession/httpapi"
+	"github.com/wxsession/wxsession/session"
+)
+
+// ErrStoreUnavailable is returned by Handle when the session store cannot
+// answer. Lambda reports it as a function error and API Gateway answers the
+// client 500.
+var ErrStoreUnavailable = errors.New("authorizer: session store unavailable")
+
+// Getter reads a session by its hash (implemented by *dynamostore.Store). It
+// returns session.ErrNotFound for a missing, deleted or expired session.
+type Getter interface {
+	Get(ctx context.Context, hash string) (session.Session, error)
+}
+
+// Handler is the authorizer. Build it once per process.
+type Handler struct {
+	// Store reads sessions.
+	Store Getter
+	// Logger gets store failures (ERROR) and, at DEBUG, decisions; nil
+	// means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+var deny = events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}
+
+// Handle decides one request.
+//
+//   - No carrier or a malformed one: deny, without reading the store.
+//   - Session found and not expired: allow, context = the principal
+//     (openid, unionid, appid, sid, expires_at). Expiry is checked here
+//     again even though the store checks it, so a store that forgets cannot
+//     let an expired session through.
+//   - Session not found: deny.
+//   - Any other store error: return an error, never allow. API Gateway then
+//     answers 500 instead of 403. Denying would tell every client "your
+//     session is gone" and make all of them re-login at once during a
+//     database outage (and re-login would fail too, as login needs the
+//     same database); a 500 says "try again" and keeps the sessions. The
+//     error carries no session id or hash.
+func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
+	log := h.logger()
+	debug := log.Enabled(ctx, slog.LevelDebug) // guards every DEBUG call: no log arguments built otherwise
+	id, err := httpapi.SessionID(req.Headers, req.Cookies)
+	if err != nil {
+		if debug {
+			log.DebugContext(ctx, "deny", "reason", reason(err))
+		}
+		return deny, nil
+	}
+	s, err := h.Store.Get(ctx, session.Hash(id))
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		if debug {
+			log.DebugContext(ctx, "deny", "reason", "unknown session")
+		}
+		return deny, nil
+	case err != nil:
+		log.ErrorContext(ctx, "session store unavailable, failing the request", "error", err.Error())
+		return deny, ErrStoreUnavailable
+	}
+	if s.Expired(h.now()) {
+		if debug {
+			log.DebugContext(ctx, "deny", "reason", "expired session")
+		}
+		return deny, nil
+	}
+	if debug {
+		log.DebugContext(ctx, "allow", "openid", session.MaskOpenID(s.OpenID))
+	}
+	return events.APIGatewayV2CustomAuthorizerSimpleResponse{
+		IsAuthorized: true,
+		Context:      session.PrincipalOf(s).Context(),
+	}, nil
+}
+
+func reason(err error) string {
+	if errors.Is(err, httpapi.ErrNoCredentials) {
+		return "no credentials"
+	}
+	return "malformed credentials"
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}

@@ -1,0 +1,291 @@
+package authorizer_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/wxsession/wxsession/internal/authorizer"
+	"github.com/wxsession/wxsession/internal/devstack/dynalite"
+	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
+	"github.com/wxsession/wxsession/internal/dynamostore"
+	"github.com/wxsession/wxsession/internal/logging"
+	"github.com/wxsession/wxsession/internal/testutil"
+	"github.com/wxsession/wxsession/session"
+)
+
+var server *dynalite.Server
+
+func TestMain(m *testing.M) { dynalitetest.Main(m, &server) }
+
+type env struct {
+	t        *testing.T
+	db       *dynamodb.Client
+	counter  *testutil.CountingClient
+	sessions string
+	store    *dynamostore.Store
+	logs     *testutil.Buffer
+	h        *authorizer.Handler
+	secrets  []string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, logs: &testutil.Buffer{}, counter: &testutil.CountingClient{}}
+	logger := logging.New(e.logs, "debug")
+	e.db = dynalitetest.Client(t, server, func(o *dynamodb.Options) { o.HTTPClient = e.counter })
+	e.sessions = dynalitetest.TableName(t, "sessions")
+	users := dynalitetest.TableName(t, "users")
+	schema := dynamostore.Schema(e.sessions, users)
+	if err := dynalite.CreateTables(context.Background(), e.db, []dynalite.Table{{Input: schema[0]}, {Input: schema[1]}}, logger); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	e.store, err = dynamostore.New(e.db, dynamostore.Config{SessionsTable: e.sessions, UsersTable: users, OpTimeout: 2 * time.Second, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h = &authorizer.Handler{Store: e.store, Logger: logger}
+	t.Cleanup(func() {
+		logs := e.logs.String()
+		for _, s := range e.secrets {
+			if strings.Contains(logs, s) {
+				t.Errorf("session id %.6s… appears in the logs:\n%s", s, logs)
+			}
+		}
+	})
+	return e
+}
+
+// create logs a user in through the store and returns the raw id.
+func (e *env) create(openid, unionid string) (string, session.Session) {
+	e.t.Helper()
+	id, s, err := e.store.Create(context.Background(), "wxappid0000000001", session.Identity{OpenID: openid, UnionID: unionid, SessionKey: "sk-" + openid}, time.Hour)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.secrets = append(e.secrets, id)
+	return id, s
+}
+
+// request builds an authorizer event from the AWS sample event.
+func request(t *testing.T, headers map[string]string, cookies []string) events.APIGatewayV2CustomAuthorizerV2Request {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/apigw-v2-custom-authorizer-v2-request.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req events.APIGatewayV2CustomAuthorizerV2Request
+	if err := json.Unmarshal(raw, &req); err != nil {
+		t.Fatal(err)
+	}
+	req.RouteKey = "GET /me"
+	req.RawPath = "/me"
+	req.RequestContext.HTTP.Method = "GET"
+	req.RequestContext.HTTP.Path = "/me"
+	req.IdentitySource = nil
+	// Payload 2.0: lower-case header names, cookies in their own array.
+	req.Headers = map[string]string{"host": "api.example.com", "user-agent": "wechat-miniprogram"}
+	for k, v := range headers {
+		req.Headers[k] = v
+	}
+	req.Cookies = append([]string{"theme=dark"}, cookies...)
+	return req
+}
+
+func TestAuthorizer(t *testing.T) {
+	e := newEnv(t)
+	alice, aliceSession := e.create("oAlice0000000000000000000001", "uAlice")
+	bob, bobSession := e.create("oBob00000000000000000000002", "")
+	deleted, deletedSession := e.create("oCarol000000000000000000003", "")
+	if err := e.store.Delete(context.Background(), deletedSession.Hash); err != nil {
+		t.Fatal(err)
+	}
+
+	// An expired session still in the table (TTL lags by days).
+	expired, _ := session.NewID()
+	e.secrets = append(e.secrets, expired)
+	item, err := attributevalue.MarshalMap(map[string]any{
+		"sid": session.Hash(expired), "openid": "oExpired00000000000000004", "appid": "wxappid0000000001",
+		"created_at": time.Now().Add(-2 * time.Hour).Unix(), "expires_at": time.Now().Add(-time.Minute).Unix(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(e.sessions), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+	unknown, _ := session.NewID()
+	e.secrets = append(e.secrets, unknown)
+
+	tests := []struct {
+		name      string
+		headers   map[string]string
+		cookies   []string
+		want      *session.Session // nil = deny
+		wantReads int64
+	}{
+		{name: "bearer", headers: map[string]string{"authorization": "Bearer " + alice}, want: &aliceSession, wantReads: 1},
+		{name: "bearer canonical header case", headers: map[string]string{"Authorization": "bearer " + alice}, want: &aliceSession, wantReads: 1},
+		{name: "cookie", cookies: []string{"sessionid=" + bob}, want: &bobSession, wantReads: 1},
+		{name: "cookie in a combined element", cookies: []string{"lang=zh; sessionid=" + bob}, want: &bobSession, wantReads: 1},
+		{name: "bearer wins over cookie", headers: map[string]string{"authorization": "Bearer " + alice}, cookies: []string{"sessionid=" + bob}, want: &aliceSession, wantReads: 1},
+		{name: "basic auth falls through to cookie", headers: map[string]string{"authorization": "Basic YTpi"}, cookies: []string{"sessionid=" + bob}, want: &bobSession, wantReads: 1},
+		{name: "expired but not deleted", headers: map[string]string{"authorization": "Bearer " + expired}, wantReads: 1},
+		{name: "deleted", headers: map[string]string{"authorization": "Bearer " + deleted}, wantReads: 1},
+		{name: "unknown", cookies: []string{"sessionid=" + unknown}, wantReads: 1},
+		{name: "missing", wantReads: 0},
+		{name: "cookie header instead of cookies array", headers: map[string]string{"cookie": "sessionid=" + alice}, wantReads: 0},
+		{name: "malformed bearer", headers: map[string]string{"authorization": "Bearer not-a-session-id"}, wantReads: 0},
+		{name: "empty bearer", headers: map[string]string{"authorization": "Bearer"}, cookies: []string{"sessionid=" + alice}, wantReads: 0},
+		{name: "malformed cookie", cookies: []string{"sessionid=" + alice[:40]}, wantReads: 0},
+		{name: "two different cookies", cookies: []string{"sessionid=" + alice, "sessionid=" + bob}, wantReads: 0},
+		{name: "huge bearer", headers: map[string]string{"authorization": "Bearer " + strings.Repeat("A", 8192)}, wantReads: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.counter.Count()
+			resp, err := e.h.Handle(context.Background(), request(t, tt.headers, tt.cookies))
+			if err != nil {
+				t.Fatalf("Handle error: %v", err)
+			}
+			if reads := e.counter.Count() - before; reads != tt.wantReads {
+				t.Errorf("%d DynamoDB requests, want %d", reads, tt.wantReads)
+			}
+			if tt.want == nil {
+				if resp.IsAuthorized || resp.Context != nil {
+					t.Fatalf("allowed: %+v", resp)
+				}
+				return
+			}
+			if !resp.IsAuthorized {
+				t.Fatal("denied")
+			}
+			want := session.PrincipalOf(*tt.want).Context()
+			if len(resp.Context) != len(want) {
+				t.Fatalf("context %v, want %v", resp.Context, want)
+			}
+			for k, v := range want {
+				if resp.Context[k] != v {
+					t.Errorf("context[%q] = %v, want %v", k, resp.Context[k], v)
+				}
+				if _, ok := resp.Context[k].(string); !ok {
+					t.Errorf("context[%q] is %T, want string", k, resp.Context[k])
+				}
+			}
+			// What API Gateway hands the integration parses back into the principal.
+			raw, _ := json.Marshal(resp)
+			var simple struct {
+				Context map[string]any `json:"context"`
+			}
+			_ = json.Unmarshal(raw, &simple)
+			p, err := session.FromContext(simple.Context)
+			if err != nil || p.OpenID != tt.want.OpenID || p.SID != tt.want.Hash || !p.ExpiresAt.Equal(tt.want.ExpiresAt) {
+				t.Errorf("principal %+v, %v", p, err)
+			}
+		})
+	}
+}
+
+// TestAuthorizerRechecksExpiry uses a store whose clock is an hour behind,
+// so the store returns a session that has in fact expired: the handler's
+// own check must deny it.
+func TestAuthorizerRechecksExpiry(t *testing.T) {
+	e := newEnv(t)
+	id, _ := e.create("oLate0000000000000000000005", "")
+	lagging, err := dynamostore.New(e.db, dynamostore.Config{
+		SessionsTable: e.sessions, UsersTable: e.sessions + "-u",
+		Now: func() time.Time { return time.Now().Add(-2 * time.Hour) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	for _, tc := range []struct {
+		name  string
+		h     *authorizer.Handler
+		allow bool
+	}{
+		{"handler clock now", &authorizer.Handler{Store: lagging}, true},
+		{"handler clock after expiry", &authorizer.Handler{Store: lagging, Now: future}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := tc.h.Handle(context.Background(), request(t, map[string]string{"authorization": "Bearer " + id}, nil))
+			if err != nil || resp.IsAuthorized != tc.allow {
+				t.Fatalf("IsAuthorized = %v, err %v; want %v", resp.IsAuthorized, err, tc.allow)
+			}
+		})
+	}
+}
+
+func TestAuthorizerStoreDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "http://" + l.Addr().String()
+	_ = l.Close()
+	dead, err := dynalite.LocalClient(context.Background(), endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testutil.Buffer{}
+	store, err := dynamostore.New(dead, dynamostore.Config{SessionsTable: "sessions", UsersTable: "users", OpTimeout: 2 * time.Second, Logger: logging.New(logs, "debug")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &authorizer.Handler{Store: store, Logger: logging.New(logs, "info")}
+	id, _ := session.NewID()
+	for _, req := range []events.APIGatewayV2CustomAuthorizerV2Request{
+		request(t, map[string]string{"authorization": "Bearer " + id}, nil),
+		request(t, nil, []string{"sessionid=" + id}),
+	} {
+		start := time.Now()
+		resp, err := h.Handle(context.Background(), req)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("took %v with the store down", d)
+		}
+		if err == nil {
+			t.Fatal("no error with the store down")
+		}
+		if resp.IsAuthorized {
+			t.Fatal("allowed with the store down")
+		}
+		if strings.Contains(err.Error(), id) || strings.Contains(err.Error(), session.Hash(id)) {
+			t.Errorf("error %q holds the id or its hash", err)
+		}
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"level":"ERROR"`) {
+		t.Errorf("no ERROR line:\n%s", out)
+	}
+	if strings.Contains(out, id) {
+		t.Errorf("id in the logs:\n%s", out)
+	}
+}
+
+// TestAuthorizerQuietOnSuccess: nothing is logged on the hot path above
+// DEBUG.
+func TestAuthorizerQuietOnSuccess(t *testing.T) {
+	e := newEnv(t)
+	id, _ := e.create("oQuiet000000000000000000006", "")
+	logs := &testutil.Buffer{}
+	h := &authorizer.Handler{Store: e.store, Logger: logging.New(logs, "info")}
+	for _, hdr := range []map[string]string{{"authorization": "Bearer " + id}, {"authorization": "Bearer junk"}, nil} {
+		if _, err := h.Handle(context.Background(), request(t, hdr, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if logs.String() != "" {
+		t.Errorf("logged at info level:\n%s", logs.String())
+	}
+}

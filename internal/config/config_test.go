@@ -1,0 +1,372 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxsession/wxsession/internal/wechat"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestEnvErrFormat(t *testing.T) {
+	e := NewEnv(env(map[string]string{"SESSION_TTL": "abc"}))
+	e.Required("WECHAT_APPID")
+	e.Required("SESSIONS_TABLE")
+	e.Duration("SESSION_TTL", DefaultSessionTTL, MinSessionTTL)
+	err := e.Err()
+	want := `configuration: missing WECHAT_APPID, SESSIONS_TABLE; invalid SESSION_TTL="abc" (want a Go duration ≥ 1m)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("Err() = %v\nwant     %s", err, want)
+	}
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Missing) != 2 || len(ce.Invalid) != 1 {
+		t.Fatalf("errors.As(*Error) = %#v", ce)
+	}
+}
+
+func TestEnvErrOnlyInvalid(t *testing.T) {
+	e := NewEnv(env(map[string]string{"A": "1s", "B": "x"}))
+	e.Duration("A", time.Hour, time.Minute)
+	e.Duration("B", time.Hour, time.Minute)
+	want := `configuration: invalid A="1s" (want a Go duration ≥ 1m); invalid B="x" (want a Go duration ≥ 1m)`
+	if err := e.Err(); err == nil || err.Error() != want {
+		t.Fatalf("Err() = %v, want %s", err, want)
+	}
+}
+
+func TestEnvNoProblems(t *testing.T) {
+	e := NewEnv(env(map[string]string{"A": "a"}))
+	if got := e.Required("A"); got != "a" {
+		t.Fatalf("Required = %q", got)
+	}
+	if err := e.Err(); err != nil {
+		t.Fatalf("Err() = %v, want nil", err)
+	}
+}
+
+func TestString(t *testing.T) {
+	tests := []struct {
+		name, val, def, want string
+	}{
+		{"unset", "", "d", "d"},
+		{"blank", "  \t", "d", "d"},
+		{"set", "v", "d", "v"},
+		{"trimmed", " v \n", "d", "v"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := NewEnv(env(map[string]string{"X": tt.val}))
+			if got := e.String("X", tt.def); got != tt.want {
+				t.Errorf("String = %q, want %q", got, tt.want)
+			}
+			if err := e.Err(); err != nil {
+				t.Errorf("Err() = %v", err)
+			}
+		})
+	}
+}
+
+func TestRequired(t *testing.T) {
+	tests := []struct {
+		name, val, want string
+		missing         bool
+	}{
+		{"unset", "", "", true},
+		{"blank", "   ", "", true},
+		{"set", "tbl", "tbl", false},
+		{"trimmed", " tbl\n", "tbl", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := NewEnv(env(map[string]string{"X": tt.val}))
+			if got := e.Required("X"); got != tt.want {
+				t.Errorf("Required = %q, want %q", got, tt.want)
+			}
+			if err := e.Err(); (err != nil) != tt.missing {
+				t.Errorf("Err() = %v, want missing=%v", err, tt.missing)
+			} else if err != nil && err.Error() != "configuration: missing X" {
+				t.Errorf("Err() = %q", err)
+			}
+		})
+	}
+}
+
+func TestDuration(t *testing.T) {
+	tests := []struct {
+		name    string
+		val     string
+		def     time.Duration
+		min     time.Duration
+		want    time.Duration
+		wantErr string // substring; "" = no error
+	}{
+		{"unset uses default", "", 336 * time.Hour, time.Minute, 336 * time.Hour, ""},
+		{"hours", "24h", 336 * time.Hour, time.Minute, 24 * time.Hour, ""},
+		{"exactly min", "1m", time.Hour, time.Minute, time.Minute, ""},
+		{"compound", "1h30m", time.Hour, time.Minute, 90 * time.Minute, ""},
+		{"not a duration", "abc", time.Hour, time.Minute, time.Hour, `invalid X="abc" (want a Go duration ≥ 1m)`},
+		{"bare number", "3600", time.Hour, time.Minute, time.Hour, `X="3600"`},
+		{"days unsupported", "14d", time.Hour, time.Minute, time.Hour, `X="14d"`},
+		{"below min", "30s", time.Hour, time.Minute, time.Hour, `X="30s" (want a Go duration ≥ 1m)`},
+		{"zero", "0", time.Hour, time.Minute, time.Hour, `X="0"`},
+		{"negative", "-1h", time.Hour, time.Minute, time.Hour, `X="-1h"`},
+		{"hour min formatting", "1m", time.Hour, 2 * time.Hour, time.Hour, `≥ 2h)`},
+		{"long value truncated", strings.Repeat("z", 200), time.Hour, time.Minute, time.Hour, strings.Repeat("z", 64) + `…"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := NewEnv(env(map[string]string{"X": tt.val}))
+			if got := e.Duration("X", tt.def, tt.min); got != tt.want {
+				t.Errorf("Duration = %v, want %v", got, tt.want)
+			}
+			err := e.Err()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Err() = %v, want nil", err)
+			case tt.wantErr != "" && err == nil:
+				t.Errorf("Err() = nil, want %q", tt.wantErr)
+			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
+				t.Errorf("Err() = %q, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestURL(t *testing.T) {
+	tests := []struct {
+		name, val, want string
+		wantErr         string
+	}{
+		{"default", "", DefaultAPIBase, ""},
+		{"http local", "http://127.0.0.1:3001", "http://127.0.0.1:3001", ""},
+		{"trailing slash", "https://api2.weixin.qq.com/", "https://api2.weixin.qq.com", ""},
+		{"path prefix", "https://proxy.example/wx/", "https://proxy.example/wx", ""},
+		{"no scheme", "api.weixin.qq.com", DefaultAPIBase, `X="api.weixin.qq.com"`},
+		{"ftp", "ftp://x", DefaultAPIBase, `X="ftp://x"`},
+		{"query", "https://x/?a=1", DefaultAPIBase, `X="https://x/?a=1"`},
+		{"comma list is not one URL", "https://a,https://b", DefaultAPIBase, `X="https://a,https://b"`},
+		{"user info not quoted", "https://u:hunter2@x", DefaultAPIBase, "X (want an http(s) URL without user info)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := NewEnv(env(map[string]string{"X": tt.val}))
+			if got := e.URL("X", DefaultAPIBase); got != tt.want {
+				t.Errorf("URL = %q, want %q", got, tt.want)
+			}
+			err := e.Err()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Errorf("Err() = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Err() = %v, want %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("Err() leaks URL password: %q", err)
+			}
+		})
+	}
+}
+
+func TestURLs(t *testing.T) {
+	tests := []struct {
+		name, val, want string
+		wantErr         string
+	}{
+		{"unset", "", DefaultAPIBase, ""},
+		{"only commas", " , ,", DefaultAPIBase, ""},
+		{"one", "http://127.0.0.1:3001/", "http://127.0.0.1:3001", ""},
+		{"failover list", " https://api.weixin.qq.com/ , https://api2.weixin.qq.com,", "https://api.weixin.qq.com,https://api2.weixin.qq.com", ""},
+		{"one bad element", "https://api.weixin.qq.com,api2.weixin.qq.com", DefaultAPIBase, `X="api2.weixin.qq.com"`},
+		{"two bad elements", "a,b", DefaultAPIBase, `X="a" (want an absolute http(s) URL without query); invalid X="b"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := NewEnv(env(map[string]string{"X": tt.val}))
+			if got := e.URLs("X", DefaultAPIBase); got != tt.want {
+				t.Errorf("URLs = %q, want %q", got, tt.want)
+			}
+			err := e.Err()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Errorf("Err() = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Err() = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLoadLogin(t *testing.T) {
+	full := map[string]string{
+		"WECHAT_APPID":   "wx123",
+		"WECHAT_SECRET":  "s3cr3t-value",
+		"SESSIONS_TABLE": "sessions",
+		"USERS_TABLE":    "users",
+	}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range full {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    Login
+		wantErr string
+	}{
+		{
+			name: "defaults",
+			env:  full,
+			want: Login{AppID: "wx123", APIBase: DefaultAPIBase, SessionsTable: "sessions", UsersTable: "users", SessionTTL: 336 * time.Hour},
+		},
+		{
+			name: "overrides, secret from SSM",
+			env:  with("WECHAT_SECRET", "", "WECHAT_SECRET_PARAMETER", "/wxsession/secret", "WECHAT_API_BASE", "http://127.0.0.1:3001/", "SESSION_TTL", "2h"),
+			want: Login{AppID: "wx123", APIBase: "http://127.0.0.1:3001", SessionsTable: "sessions", UsersTable: "users", SessionTTL: 2 * time.Hour},
+		},
+		{
+			name: "secret from Secrets Manager",
+			env:  with("WECHAT_SECRET", "", "WECHAT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:wx"),
+			want: Login{AppID: "wx123", APIBase: DefaultAPIBase, SessionsTable: "sessions", UsersTable: "users", SessionTTL: 336 * time.Hour},
+		},
+		{
+			name:    "everything wrong at once",
+			env:     map[string]string{"SESSION_TTL": "abc", "WECHAT_API_BASE": "nope"},
+			wantErr: `configuration: missing WECHAT_APPID, SESSIONS_TABLE, USERS_TABLE, one of WECHAT_SECRET/WECHAT_SECRET_PARAMETER/WECHAT_SECRET_ARN; invalid WECHAT_API_BASE="nope" (want an absolute http(s) URL without query); invalid SESSION_TTL="abc" (want a Go duration ≥ 1m)`,
+		},
+		{
+			name:    "ttl too small",
+			env:     with("SESSION_TTL", "59s"),
+			wantErr: `configuration: invalid SESSION_TTL="59s" (want a Go duration ≥ 1m)`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := LoadLogin(env(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("err = %v\nwant  %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("LoadLogin = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSecretNeverInError feeds a secret-bearing variable together with every
+// kind of problem and checks the value never reaches the error text.
+func TestSecretNeverInError(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef"
+	envs := []map[string]string{
+		{"WECHAT_SECRET": secret},
+		{"WECHAT_SECRET": secret, "SESSION_TTL": secret, "WECHAT_API_BASE": secret},
+		{"WECHAT_SECRET": secret, "WECHAT_APPID": "wx", "SESSIONS_TABLE": "s", "SESSION_TTL": "x"},
+	}
+	for i, m := range envs {
+		_, err := LoadLogin(env(m))
+		if err == nil {
+			t.Fatalf("case %d: no error", i)
+		}
+		// SESSION_TTL/WECHAT_API_BASE holding the secret are quoted by
+		// design (they are not secret variables); WECHAT_SECRET never is.
+		if m["SESSION_TTL"] != secret && strings.Contains(err.Error(), secret) {
+			t.Errorf("case %d: error leaks WECHAT_SECRET: %q", i, err)
+		}
+		if strings.Contains(err.Error(), "WECHAT_SECRET=") {
+			t.Errorf("case %d: error quotes WECHAT_SECRET: %q", i, err)
+		}
+	}
+}
+
+func TestLoadAuthorizer(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    Authorizer
+		wantErr string
+	}{
+		{"ok", map[string]string{"SESSIONS_TABLE": "s"}, Authorizer{SessionsTable: "s"}, ""},
+		{"missing", map[string]string{}, Authorizer{}, "configuration: missing SESSIONS_TABLE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := LoadAuthorizer(env(tt.env))
+			if (err == nil) != (tt.wantErr == "") || (err != nil && err.Error() != tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadAPI(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    API
+		wantErr string
+	}{
+		{"ok", map[string]string{"SESSIONS_TABLE": "s", "PROFILES_TABLE": "p"}, API{SessionsTable: "s", ProfilesTable: "p"}, ""},
+		{"missing both", map[string]string{}, API{}, "configuration: missing SESSIONS_TABLE, PROFILES_TABLE"},
+		{"missing profiles", map[string]string{"SESSIONS_TABLE": "s"}, API{SessionsTable: "s"}, "configuration: missing PROFILES_TABLE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := LoadAPI(env(tt.env))
+			if (err == nil) != (tt.wantErr == "") || (err != nil && err.Error() != tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestShortDuration(t *testing.T) {
+	tests := map[time.Duration]string{
+		time.Minute:                  "1m",
+		336 * time.Hour:              "336h",
+		90 * time.Second:             "1m30s",
+		time.Hour + time.Minute:      "1h1m",
+		time.Second:                  "1s",
+		2*time.Hour + 30*time.Second: "2h0m30s",
+	}
+	for d, want := range tests {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// TestDefaultAPIBaseIsTheClientsDefault keeps the two spellings of WeChat's
+// hosts (config's, which the authorizer links, and the WeChat client's) equal.
+func TestDefaultAPIBaseIsTheClientsDefault(t *testing.T) {
+	if got, want := DefaultAPIBase, strings.Join(wechat.DefaultBaseURLs, ","); got != want {
+		t.Fatalf("DefaultAPIBase = %q, want %q (wechat.DefaultBaseURLs)", got, want)
+	}
+}

@@ -1,0 +1,429 @@
+// Package stack runs wxsession's whole local stack in one process, the way
+// `sam local start-api` does with Docker, but without Docker or an AWS
+// account: it builds the real function binaries with the same Makefile
+// targets SAM uses (build-<LogicalId>), starts dynalite with the template's
+// tables, the WeChat emulator, one lambdaruntime.Pool per function and the
+// local API gateway, all configured from template.yaml.
+//
+// cmd/wxlocal (`make dev`) is a thin wrapper around Start; end-to-end tests
+// call Start too, on free ports and with an in-memory dynalite.
+//
+// Function environment, in increasing precedence:
+//
+//  1. the template's Environment (Globals merged), with !Ref of a table =
+//     its logical id (the table created in dynalite has that name);
+//  2. local wiring: DYNAMODB_ENDPOINT = dynalite, WECHAT_API_BASE = the
+//     emulator, WECHAT_APPID and WECHAT_SECRET = the emulator's pair (the
+//     appid follows -parameter-overrides WeChatAppId=... when given, and the
+//     emulator accepts that appid); WECHAT_SECRET takes precedence over
+//     WECHAT_SECRET_PARAMETER, so SSM is never called;
+//  3. SESSION_TTL and LOG_LEVEL from the host environment, when set;
+//  4. Options.EnvOverrides in SAM's --env-vars format: "Parameters" for every
+//     function, then the function's own logical id. Unlike SAM, which only
+//     overrides variables the template declares, any variable may be set.
+//
+// For `sam local start-api` (Docker) the repository has internal/devstack/sam-env.json,
+// pointing functions at host.docker.internal:8000 (dynalite) and :3001 (the
+// emulator) while `make dev` (or just its dynalite and emulator) runs; SAM
+// applies only the variables the template declares.
+package stack
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/wxsession/wxsession/internal/devstack/dynalite"
+	"github.com/wxsession/wxsession/internal/devstack/gateway"
+	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
+	"github.com/wxsession/wxsession/internal/devstack/samtemplate"
+	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
+)
+
+// Default listen addresses (DESIGN.md §6).
+const (
+	DefaultAPIAddr    = "127.0.0.1:3000"
+	DefaultWeChatAddr = "127.0.0.1:3001"
+	DefaultDynamoAddr = "127.0.0.1:8000"
+	// AppIDParameter is the template parameter holding the appid.
+	AppIDParameter = "WeChatAppId"
+	// GlobalEnvKey is the --env-vars key that applies to every function.
+	GlobalEnvKey = "Parameters"
+)
+
+// Options configures Start.
+type Options struct {
+	// Root is the repository root (the directory with go.mod,
+	// template.yaml and the Makefile); "" means the nearest directory with
+	// go.mod at or above the working directory.
+	Root string
+	// APIAddr, WeChatAddr and DynamoAddr default to 127.0.0.1:3000, :3001
+	// and :8000; a port of 0 picks a free one.
+	APIAddr, WeChatAddr, DynamoAddr string
+	// DataDir keeps dynalite's data (cmd/wxlocal uses .wxlocal/dynamodb);
+	// "" keeps it in memory.
+	DataDir string
+	// Params overrides template parameters (sam --parameter-overrides).
+	Params map[string]string
+	// EnvOverrides sets function variables, in sam --env-vars format.
+	EnvOverrides map[string]map[string]string
+	// Watch rebuilds functions when Go sources change.
+	Watch bool
+	// WatchInterval is the polling period; default 500 ms.
+	WatchInterval time.Duration
+	// Logger receives the stack's own messages; nil means slog.Default().
+	Logger *slog.Logger
+	// LogOut receives the functions' output (START/END/REPORT and their
+	// logs) and dynalite's; nil discards it.
+	LogOut io.Writer
+	// AccessLog receives the gateway's access log; nil means LogOut.
+	AccessLog io.Writer
+	// Getenv reads SESSION_TTL and LOG_LEVEL from the host; nil means
+	// os.Getenv.
+	Getenv func(string) string
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	// APIURL, WeChatURL and DynamoURL are the listeners' base URLs.
+	APIURL, WeChatURL, DynamoURL string
+	// Emulator is the WeChat emulator behind WeChatURL.
+	Emulator *wechatemu.Emulator
+	// Template is the template as resolved for this stack.
+	Template *samtemplate.Template
+	// Dynamo is a client for the local DynamoDB.
+	Dynamo *dynamodb.Client
+
+	opts    Options
+	root    string
+	log     *slog.Logger
+	dyn     *dynalite.Server
+	pools   map[string]*lambdaruntime.Pool
+	servers []*http.Server
+	lns     []net.Listener
+	builder *builder
+
+	watchCancel context.CancelFunc
+	watchDone   chan struct{}
+	closeOnce   sync.Once
+	closeErr    error
+}
+
+// Start builds and starts everything; on error whatever was started is
+// stopped again. ctx bounds the start only.
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	s := &Stack{opts: o, log: o.Logger, pools: map[string]*lambdaruntime.Pool{}}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if o.LogOut == nil {
+		o.LogOut = io.Discard
+	}
+	if o.AccessLog == nil {
+		o.AccessLog = o.LogOut
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	s.opts = o
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+
+	if s.root, err = findRoot(o.Root); err != nil {
+		return nil, err
+	}
+	apiLn, err := listen(cmp.Or(o.APIAddr, DefaultAPIAddr), "API")
+	if err != nil {
+		return nil, err
+	}
+	s.lns = append(s.lns, apiLn)
+	wxLn, err := listen(cmp.Or(o.WeChatAddr, DefaultWeChatAddr), "WeChat emulator")
+	if err != nil {
+		return nil, err
+	}
+	s.lns = append(s.lns, wxLn)
+	s.APIURL, s.WeChatURL = "http://"+apiLn.Addr().String(), "http://"+wxLn.Addr().String()
+
+	params := map[string]string{}
+	for k, v := range o.Params {
+		params[k] = v
+	}
+	if params[AppIDParameter] == "" {
+		params[AppIDParameter] = wechatemu.DefaultAppID
+	}
+	s.Emulator = wechatemu.New(wechatemu.Config{AppID: params[AppIDParameter], Logger: s.log.With("component", "wechat-emulator")})
+	wxSrv := &http.Server{Handler: s.Emulator, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, wxSrv)
+	go serve(wxSrv, wxLn, s.log)
+
+	tmplPath := filepath.Join(s.root, "template.yaml")
+	if s.Template, err = samtemplate.Load(tmplPath, params); err != nil {
+		return nil, err
+	}
+	for _, w := range s.Template.Warnings {
+		s.log.Warn("template: " + w)
+	}
+	if len(s.Template.Functions) == 0 {
+		return nil, fmt.Errorf("stack: %s defines no AWS::Serverless::Function", tmplPath)
+	}
+
+	// dynalite and its tables.
+	host, port, err := splitAddr(cmp.Or(o.DynamoAddr, DefaultDynamoAddr))
+	if err != nil {
+		return nil, err
+	}
+	s.dyn, err = dynalite.Start(ctx, dynalite.Options{
+		Host: host, Port: port, DataDir: o.DataDir,
+		ToolsDir: filepath.Join(s.root, "tools", "dynalite"),
+		Stdout:   o.LogOut, Stderr: o.LogOut,
+		Logger: s.log.With("component", "dynalite"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	s.DynamoURL = s.dyn.Endpoint
+	if s.Dynamo, err = dynalite.LocalClient(ctx, s.DynamoURL); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	var tables []dynalite.Table
+	for _, id := range slices.Sorted(maps.Keys(s.Template.Tables)) {
+		t := s.Template.Tables[id]
+		tables = append(tables, dynalite.Table{Input: t.Input, TTLAttribute: t.TTLAttribute})
+	}
+	if err := dynalite.CreateTables(ctx, s.Dynamo, tables, s.log.With("component", "dynalite")); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+
+	// Build the functions, then one pool each.
+	s.builder = newBuilder(s.root, s.log)
+	t0 := time.Now()
+	reports, err := s.builder.buildAll(ctx, slices.Sorted(maps.Keys(s.Template.Functions)))
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("functions built", "count", len(reports), "ms", time.Since(t0).Milliseconds())
+	invokers := map[string]gateway.Invoker{}
+	for _, id := range slices.Sorted(maps.Keys(s.Template.Functions)) {
+		f := s.Template.Functions[id]
+		pool := lambdaruntime.NewPool(lambdaruntime.FunctionConfig{
+			Name: id, Binary: s.builder.current(id), Env: s.functionEnv(f),
+			Timeout: f.Timeout, MemoryMB: f.MemoryMB, Region: samtemplate.DefaultRegion,
+		}, s.log.With("component", "lambda"), o.LogOut)
+		s.pools[id] = pool
+		invokers[id] = pool
+	}
+
+	gw, err := gateway.New(gateway.Config{
+		API: s.Template.API, Functions: invokers, Logger: s.log.With("component", "gateway"),
+		AccessLog: o.AccessLog,
+	})
+	if err != nil {
+		return nil, err
+	}
+	apiSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	s.servers = append(s.servers, apiSrv)
+	go serve(apiSrv, apiLn, s.log)
+
+	// Warm one instance of each function so the first request is not cold
+	// and a broken configuration shows up now, not on first use.
+	var wg sync.WaitGroup
+	for id, p := range s.pools {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Warm(ctx); err != nil {
+				s.log.Error("function failed to start; see its output above", "function", id, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+
+	if o.Watch {
+		wctx, cancel := context.WithCancel(context.Background())
+		s.watchCancel, s.watchDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.watchDone)
+			s.watch(wctx)
+		}()
+	}
+	return s, nil
+}
+
+// functionEnv computes a function's environment (see the package comment).
+func (s *Stack) functionEnv(f samtemplate.Function) map[string]string {
+	env := map[string]string{}
+	for k, v := range f.Env {
+		env[k] = v
+	}
+	env["DYNAMODB_ENDPOINT"] = s.DynamoURL
+	env["WECHAT_API_BASE"] = s.WeChatURL
+	env["WECHAT_APPID"] = s.Emulator.AppID()
+	env["WECHAT_SECRET"] = wechatemu.DefaultSecret
+	for _, k := range []string{"SESSION_TTL", "LOG_LEVEL"} {
+		if v := s.opts.Getenv(k); v != "" {
+			env[k] = v
+		}
+	}
+	for k, v := range s.opts.EnvOverrides[GlobalEnvKey] {
+		env[k] = v
+	}
+	for k, v := range s.opts.EnvOverrides[f.LogicalID] {
+		env[k] = v
+	}
+	return env
+}
+
+// Pool returns the pool running a function, or nil.
+func (s *Stack) Pool(logicalID string) *lambdaruntime.Pool { return s.pools[logicalID] }
+
+// Rebuild rebuilds every function and replaces the instances of those
+// whose binary changed. It is what the watcher runs after a change.
+func (s *Stack) Rebuild(ctx context.Context) ([]BuildReport, error) {
+	reports, err := s.builder.buildAll(ctx, slices.Sorted(maps.Keys(s.Template.Functions)))
+	if err != nil {
+		return reports, err
+	}
+	for _, r := range reports {
+		if r.Changed {
+			s.pools[r.Function].Replace(r.Binary)
+		}
+	}
+	return reports, nil
+}
+
+// Close stops the listeners, the watcher, every function instance and
+// dynalite. It is safe to call more than once.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.watchCancel != nil {
+			s.watchCancel()
+			<-s.watchDone
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, srv := range s.servers {
+			if err := srv.Shutdown(ctx); err != nil {
+				_ = srv.Close()
+			}
+		}
+		for _, ln := range s.lns {
+			_ = ln.Close() // not yet served (start failed), else already closed
+		}
+		for _, p := range s.pools {
+			if err := p.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if s.dyn != nil {
+			if err := s.dyn.Stop(); err != nil {
+				errs = append(errs, fmt.Errorf("stop dynalite: %w", err))
+			}
+		}
+		if s.builder != nil {
+			if err := s.builder.cleanup(); err != nil {
+				errs = append(errs, fmt.Errorf("remove build directory: %w", err))
+			}
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// Banner is what `make dev` prints on start: the URLs and a curl session.
+func (s *Stack) Banner() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nwxsession local stack is up\n\n")
+	fmt.Fprintf(&b, "  API (HTTP API, payload 2.0)  %s\n", s.APIURL)
+	fmt.Fprintf(&b, "  WeChat emulator              %s   (appid %s)\n", s.WeChatURL, s.Emulator.AppID())
+	fmt.Fprintf(&b, "  DynamoDB (dynalite)          %s\n\n", s.DynamoURL)
+	fmt.Fprintf(&b, "  Routes:\n")
+	for _, r := range s.Template.API.Routes {
+		auth := "no auth"
+		if r.Authorizer != "" {
+			auth = "authorizer " + r.Authorizer
+		}
+		fmt.Fprintf(&b, "    %-22s -> %-20s (%s)\n", r.Key(), r.FunctionLogicalID, auth)
+	}
+	fmt.Fprintf(&b, "\n  Try it:\n")
+	fmt.Fprintf(&b, "    code=$(curl -s -X POST %s/test/codes -d '{}' | sed 's/.*\"code\":\"\\([^\"]*\\)\".*/\\1/')\n", s.WeChatURL)
+	fmt.Fprintf(&b, "    id=$(curl -s -X POST %s/login -H 'Content-Type: application/json' -d \"{\\\"code\\\":\\\"$code\\\"}\" | sed 's/.*\"session_id\":\"\\([^\"]*\\)\".*/\\1/')\n", s.APIURL)
+	fmt.Fprintf(&b, "    curl -i %s/me -H \"Authorization: Bearer $id\"\n", s.APIURL)
+	fmt.Fprintf(&b, "    curl -i %s/me -H \"Cookie: sessionid=$id\"\n\n", s.APIURL)
+	return b.String()
+}
+
+func serve(srv *http.Server, ln net.Listener, log *slog.Logger) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
+	}
+}
+
+func listen(addr, what string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("stack: %s listener on %s: %w", what, addr, err)
+	}
+	return ln, nil
+}
+
+func splitAddr(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("stack: DynamoDB address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("stack: DynamoDB address %q: bad port", addr)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return host, port, nil
+}
+
+// findRoot returns dir (made absolute) or the nearest directory with go.mod
+// at or above the working directory, and checks it has template.yaml.
+func findRoot(dir string) (string, error) {
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", fmt.Errorf("stack: %w", err)
+		}
+		for d := wd; ; d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+				dir = d
+				break
+			}
+			if filepath.Dir(d) == d {
+				return "", fmt.Errorf("stack: no go.mod at or above %s", wd)
+			}
+		}
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("stack: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(abs, "template.yaml")); err != nil {
+		return "", fmt.Errorf("stack: %s has no template.yaml: %w", abs, err)
+	}
+	return abs, nil
+}

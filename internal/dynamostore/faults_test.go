@@ -1,0 +1,294 @@
+package dynamostore_test
+
+import (
+	"context"
+	"errors"
+	"hash/crc32"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wxsession/wxsession/internal/dynamoclient"
+	"github.com/wxsession/wxsession/internal/dynamostore"
+	"github.com/wxsession/wxsession/internal/testutil"
+	"github.com/wxsession/wxsession/session"
+)
+
+// faultStore is a store whose client talks to ep (a broken endpoint).
+func faultStore(t *testing.T, ep string, timeout time.Duration) (*dynamostore.Store, *testutil.Buffer) {
+	t.Helper()
+	c, _ := newClient(t, ep)
+	logs := &testutil.Buffer{}
+	s, err := dynamostore.New(c, dynamostore.Config{
+		SessionsTable: "sessions", UsersTable: "users", OpTimeout: timeout,
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, logs
+}
+
+// allOps runs every store operation and returns their errors by name.
+func allOps(s *dynamostore.Store, hash string) map[string]error {
+	ctx := context.Background()
+	errs := map[string]error{}
+	_, _, errs["Create"] = s.Create(ctx, appID, session.Identity{OpenID: "oFaulty-user-0001", SessionKey: "FAULTsessionKEY=="}, time.Hour)
+	_, errs["Get"] = s.Get(ctx, hash)
+	errs["Delete"] = s.Delete(ctx, hash)
+	_, errs["DeleteAll"] = s.DeleteAll(ctx, "oFaulty-user-0001")
+	_, errs["SessionKey"] = s.SessionKey(ctx, "oFaulty-user-0001")
+	_, errs["List"] = s.List(ctx, "oFaulty-user-0001")
+	return errs
+}
+
+func TestUnreachableStore(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := "http://" + l.Addr().String()
+	l.Close() // nothing listens there now: connection refused
+	s, _ := faultStore(t, ep, 3*time.Second)
+	id, _ := session.NewID()
+	for op, err := range allOps(s, session.Hash(id)) {
+		t.Run(op, func(t *testing.T) {
+			if !errors.Is(err, session.ErrUnavailable) {
+				t.Fatalf("%s = %v, want ErrUnavailable", op, err)
+			}
+		})
+	}
+	began := time.Now()
+	_, err = s.Get(context.Background(), session.Hash(id))
+	if d := time.Since(began); !errors.Is(err, session.ErrUnavailable) || d > 2*time.Second {
+		t.Fatalf("Get = %v after %s; want ErrUnavailable quickly (3 attempts, backoff ≤ %s)", err, d, dynamoclient.MaxBackoff)
+	}
+}
+
+// hungServer accepts connections and never answers.
+func hungServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + l.Addr().String()
+}
+
+func TestHungStore(t *testing.T) {
+	const opTimeout = 400 * time.Millisecond
+	const margin = 600 * time.Millisecond
+	s, _ := faultStore(t, hungServer(t), opTimeout)
+	id, _ := session.NewID()
+	ctx := context.Background()
+	ops := []struct {
+		name string
+		run  func() error
+	}{
+		{"Get", func() error { _, err := s.Get(ctx, session.Hash(id)); return err }},
+		{"Create", func() error {
+			_, _, err := s.Create(ctx, appID, session.Identity{OpenID: "oHung-user-00001", SessionKey: "k"}, time.Hour)
+			return err
+		}},
+		{"DeleteAll", func() error { _, err := s.DeleteAll(ctx, "oHung-user-00001"); return err }},
+	}
+	for _, op := range ops {
+		t.Run(op.name, func(t *testing.T) {
+			began := time.Now()
+			err := op.run()
+			d := time.Since(began)
+			if !errors.Is(err, session.ErrUnavailable) {
+				t.Fatalf("%s = %v, want ErrUnavailable", op.name, err)
+			}
+			if d > opTimeout+margin {
+				t.Fatalf("%s took %s, want ≤ OpTimeout %s + %s", op.name, d, opTimeout, margin)
+			}
+			t.Logf("%s failed after %s", op.name, d.Round(time.Millisecond))
+		})
+	}
+	// The caller's own deadline also bounds an operation.
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	if _, err := s.Get(short, session.Hash(id)); !errors.Is(err, session.ErrUnavailable) || time.Since(began) > 100*time.Millisecond+margin {
+		t.Fatalf("Get with a 100ms context = %v after %s", err, time.Since(began))
+	}
+}
+
+// writeBody writes a DynamoDB response body with its x-amz-crc32 header,
+// which DynamoDB always sends and the SDK checks.
+func writeBody(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(body))), 10))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+// apiErrorServer answers every request with DynamoDB's JSON error format.
+func apiErrorServer(t *testing.T, status int, typ string) (string, *atomic.Int32) {
+	t.Helper()
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.Header().Set("x-amzn-RequestId", "TESTREQUESTID")
+		writeBody(w, status, `{"__type":"com.amazonaws.dynamodb.v20120810#`+typ+`","message":"simulated `+typ+`"}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, &hits
+}
+
+func TestAPIErrors(t *testing.T) {
+	tests := []struct {
+		status      int
+		typ         string
+		unavailable bool
+	}{
+		{400, "ProvisionedThroughputExceededException", true},
+		{400, "ThrottlingException", true},
+		{400, "RequestLimitExceeded", true},
+		{500, "InternalServerError", true},
+		{503, "ServiceUnavailable", true},
+		// Refusals, not outages: the caller must see a configuration
+		// error (500), not "retry later".
+		{400, "ResourceNotFoundException", false},
+		{400, "AccessDeniedException", false},
+		{400, "ValidationException", false},
+	}
+	id, _ := session.NewID()
+	for _, tc := range tests {
+		t.Run(tc.typ, func(t *testing.T) {
+			ep, hits := apiErrorServer(t, tc.status, tc.typ)
+			s, logs := faultStore(t, ep, 3*time.Second)
+			began := time.Now()
+			_, err := s.Get(context.Background(), session.Hash(id))
+			d := time.Since(began)
+			if err == nil || errors.Is(err, session.ErrNotFound) {
+				t.Fatalf("Get = %v", err)
+			}
+			if errors.Is(err, session.ErrUnavailable) != tc.unavailable {
+				t.Fatalf("Get = %v; ErrUnavailable %v, want %v", err, !tc.unavailable, tc.unavailable)
+			}
+			if !strings.Contains(err.Error(), tc.typ) {
+				t.Errorf("error lost the cause: %v", err)
+			}
+			if tc.unavailable && hits.Load() != dynamoclient.MaxAttempts {
+				t.Errorf("%d requests for one Get, want %d (retried)", hits.Load(), dynamoclient.MaxAttempts)
+			}
+			if d > 2*time.Second {
+				t.Errorf("Get took %s", d)
+			}
+			for op, err := range allOps(s, session.Hash(id)) {
+				if errors.Is(err, session.ErrUnavailable) != tc.unavailable {
+					t.Errorf("%s = %v; want ErrUnavailable %v", op, err, tc.unavailable)
+				}
+			}
+			if strings.Contains(logs.String(), "FAULTsessionKEY") {
+				t.Errorf("logs leak a session_key")
+			}
+		})
+	}
+}
+
+// TestUnprocessedItemsExhausted: a BatchWriteItem that keeps leaving items
+// unprocessed (DynamoDB does this under throttling) ends in ErrUnavailable,
+// after a bounded number of retries.
+func TestUnprocessedItemsExhausted(t *testing.T) {
+	var batches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		switch r.Header.Get("X-Amz-Target") {
+		case "DynamoDB_20120810.Query":
+			writeBody(w, 200, `{"Count":2,"ScannedCount":2,"Items":[{"sid":{"S":"h1"},"openid":{"S":"o"}},{"sid":{"S":"h2"},"openid":{"S":"o"}}]}`)
+		case "DynamoDB_20120810.BatchWriteItem":
+			batches.Add(1)
+			writeBody(w, 200, `{"UnprocessedItems":{"sessions":[{"DeleteRequest":{"Key":{"sid":{"S":"h2"}}}}]}}`)
+		default:
+			writeBody(w, 400, `{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"unexpected"}`)
+		}
+	}))
+	defer srv.Close()
+	s, _ := faultStore(t, srv.URL, 3*time.Second)
+	n, err := s.DeleteAll(context.Background(), "oUser-unprocessed")
+	if !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("DeleteAll = %d, %v; want ErrUnavailable", n, err)
+	}
+	if n != 1 {
+		t.Errorf("DeleteAll reported %d deleted, want 1 (h1 went through)", n)
+	}
+	if b := batches.Load(); b < 2 || b > 10 {
+		t.Errorf("%d BatchWriteItem calls, want a few bounded retries", b)
+	}
+}
+
+// TestNoSecretsInLogsOrErrors runs a full session life cycle plus failures
+// with DEBUG logs and checks that neither raw ids, session keys nor full
+// openids appear.
+func TestNoSecretsInLogsOrErrors(t *testing.T) {
+	e := newEnv(t, dynamostore.Config{})
+	ctx := context.Background()
+	ident := session.Identity{OpenID: "oSECRETopenid-000001", UnionID: "oSECRETunion-0001", SessionKey: "SECRETsessionKEY=="}
+	var errs []error
+	raw, _, err := e.store.Create(ctx, appID, ident, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.store.Get(ctx, session.Hash(raw))
+	errs = append(errs, err)
+	e.clock.Set(e.clock.Now().Add(2 * time.Hour))
+	_, err = e.store.Get(ctx, session.Hash(raw))
+	errs = append(errs, err)
+	errs = append(errs, e.store.Delete(ctx, session.Hash(raw)))
+	_, err = e.store.DeleteAll(ctx, ident.OpenID)
+	errs = append(errs, err)
+	ep, _ := apiErrorServer(t, 400, "ThrottlingException")
+	bad, badLogs := faultStore(t, ep, time.Second)
+	_, _, err = bad.Create(ctx, appID, ident, time.Hour)
+	errs = append(errs, err)
+	_, err = bad.SessionKey(ctx, ident.OpenID)
+	errs = append(errs, err)
+	_, err = bad.DeleteAll(ctx, ident.OpenID)
+	errs = append(errs, err)
+
+	logs := e.logs.String() + badLogs.String()
+	if !strings.Contains(logs, "oSECRE***") {
+		t.Fatalf("expected masked openids in the logs; logs:\n%s", logs)
+	}
+	for _, secret := range []string{raw, ident.SessionKey, ident.OpenID, ident.UnionID} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain %q:\n%s", secret, logs)
+		}
+		for _, err := range errs {
+			if err != nil && strings.Contains(err.Error(), secret) {
+				t.Errorf("error contains %q: %v", secret, err)
+			}
+		}
+	}
+}

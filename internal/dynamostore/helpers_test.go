@@ -1,0 +1,185 @@
+package dynamostore_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/wxsession/wxsession/internal/devstack/dynalite"
+	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
+	"github.com/wxsession/wxsession/internal/dynamoclient"
+	"github.com/wxsession/wxsession/internal/dynamostore"
+	"github.com/wxsession/wxsession/internal/testutil"
+)
+
+// endpoint is the package's shared dynalite; each test makes its own tables.
+var endpoint string
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	srv, err := dynalite.Start(ctx, dynalite.Options{Logger: slog.New(slog.DiscardHandler)})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start dynalite:", err)
+		os.Exit(1)
+	}
+	endpoint = srv.Endpoint
+	code := m.Run()
+	if err := srv.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop dynalite:", err)
+	}
+	os.Exit(code)
+}
+
+// counter is an HTTP client that counts DynamoDB requests by operation.
+type counter struct {
+	next dynamodb.HTTPClient
+	mu   sync.Mutex
+	ops  map[string]int
+}
+
+func (c *counter) Do(r *http.Request) (*http.Response, error) {
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
+	c.mu.Lock()
+	if c.ops == nil {
+		c.ops = map[string]int{}
+	}
+	c.ops[op]++
+	c.mu.Unlock()
+	return c.next.Do(r)
+}
+
+// take returns the counts since the last call and resets them.
+func (c *counter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ops := c.ops
+	c.ops = nil
+	if ops == nil {
+		ops = map[string]int{}
+	}
+	return ops
+}
+
+func total(ops map[string]int) int {
+	n := 0
+	for _, v := range ops {
+		n += v
+	}
+	return n
+}
+
+// newClient builds the production client (dynamoclient.New) pointed at ep,
+// with requests counted.
+func newClient(t testing.TB, ep string) (*dynamodb.Client, *counter) {
+	t.Helper()
+	env := map[string]string{dynamoclient.EnvEndpoint: ep}
+	_, cfg, err := dynamoclient.New(context.Background(), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("dynamoclient.New: %v", err)
+	}
+	cnt := &counter{next: cfg.HTTPClient}
+	c := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(ep)
+		o.HTTPClient = cnt
+	})
+	return c, cnt
+}
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// env is one test's store on fresh tables of the shared dynalite.
+type env struct {
+	store    *dynamostore.Store
+	client   *dynamodb.Client
+	count    *counter
+	clock    *clock
+	logs     *testutil.Buffer
+	sessions string
+	users    string
+}
+
+// newEnv creates fresh tables and a store on them; cfg's table names,
+// clock and logger are filled in.
+func newEnv(t *testing.T, cfg dynamostore.Config) *env {
+	t.Helper()
+	c, cnt := newClient(t, endpoint)
+	e := &env{
+		client:   c,
+		count:    cnt,
+		clock:    &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
+		logs:     &testutil.Buffer{},
+		sessions: dynalitetest.TableName(t, "sessions"),
+		users:    dynalitetest.TableName(t, "users"),
+	}
+	var tables []dynalite.Table
+	for i, in := range dynamostore.Schema(e.sessions, e.users) {
+		tt := dynalite.Table{Input: in}
+		if i == 0 {
+			tt.TTLAttribute = dynamostore.TTLAttribute
+		}
+		tables = append(tables, tt)
+	}
+	if err := dynalite.CreateTables(context.Background(), c, tables, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("create tables: %v", err)
+	}
+	cfg.SessionsTable, cfg.UsersTable = e.sessions, e.users
+	if cfg.Now == nil {
+		cfg.Now = e.clock.Now
+	}
+	cfg.Logger = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := dynamostore.New(c, cfg)
+	if err != nil {
+		t.Fatalf("dynamostore.New: %v", err)
+	}
+	e.store = s
+	cnt.take()
+	return e
+}
+
+// seqIDs returns an id source that hands out ids in order, then fails.
+func seqIDs(ids ...string) func() (string, error) {
+	var mu sync.Mutex
+	return func() (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(ids) == 0 {
+			return "", fmt.Errorf("seqIDs: exhausted")
+		}
+		id := ids[0]
+		ids = ids[1:]
+		return id, nil
+	}
+}
+
+// fixedID returns a valid session id made of byte b repeated.
+func fixedID(b byte) string {
+	return base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32))
+}

@@ -1,0 +1,62 @@
+package login_test
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wxsession/wxsession/internal/logging"
+	"github.com/wxsession/wxsession/internal/login"
+	"github.com/wxsession/wxsession/session"
+)
+
+// memExchanger and memCreator stand in for WeChat and DynamoDB so that the
+// benchmark measures the handler's own work: body decoding and code
+// validation, the response and cookie, and the one INFO log line (a real
+// JSON handler writing to io.Discard). memCreator draws a real session id,
+// as the store does.
+type memExchanger struct{ id session.Identity }
+
+func (m memExchanger) Exchange(context.Context, string) (session.Identity, error) { return m.id, nil }
+
+type memCreator struct{}
+
+func (memCreator) Create(_ context.Context, appID string, id session.Identity, ttl time.Duration) (string, session.Session, error) {
+	sid, err := session.NewID()
+	if err != nil {
+		return "", session.Session{}, err
+	}
+	now := time.Now()
+	return sid, session.Session{Hash: session.Hash(sid), OpenID: id.OpenID, UnionID: id.UnionID, AppID: appID,
+		CreatedAt: now, ExpiresAt: now.Add(ttl)}, nil
+}
+
+// BenchmarkHandle measures POST /login without its I/O.
+func BenchmarkHandle(b *testing.B) {
+	h := &login.Handler{
+		WeChat: memExchanger{session.Identity{OpenID: "oBench0123456789abcdefghijk", SessionKey: "a2V5a2V5a2V5a2V5a2V5a2V5"}},
+		Store:  memCreator{},
+		AppID:  "wx0123456789abcdef",
+		Logger: logging.New(io.Discard, "info"),
+	}
+	req := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: "POST /login", RawPath: "/login",
+		Headers: map[string]string{"content-type": "application/json", "host": "api.example.com"},
+		Body:    `{"code":"0a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P"}`,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey: "POST /login",
+			HTTP:     events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST", Path: "/login"},
+		},
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, _ := h.Handle(ctx, req)
+		if resp.StatusCode != 200 || len(resp.Cookies) != 1 {
+			b.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
+		}
+	}
+}

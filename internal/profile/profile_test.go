@@ -1,0 +1,105 @@
+package profile_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxsession/wxsession/internal/devstack/dynalite"
+	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
+	"github.com/wxsession/wxsession/internal/profile"
+	"github.com/wxsession/wxsession/session"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		p    profile.Profile
+		ok   bool
+	}{
+		{"zero", profile.Profile{}, true},
+		{"ascii", profile.Profile{Nickname: "Alice"}, true},
+		{"32 CJK runes", profile.Profile{Nickname: strings.Repeat("字", 32)}, true},
+		{"33 CJK runes", profile.Profile{Nickname: strings.Repeat("字", 33)}, false},
+		{"emoji with ZWJ", profile.Profile{Nickname: "👩‍💻 dev"}, true},
+		{"tab", profile.Profile{Nickname: "a\tb"}, false},
+		{"NUL", profile.Profile{Nickname: "a\x00b"}, false},
+		{"DEL", profile.Profile{Nickname: "a\x7fb"}, false},
+		{"C1 control", profile.Profile{Nickname: "a\u0085b"}, false},
+		{"invalid UTF-8", profile.Profile{Nickname: "a\xffb"}, false},
+		{"replacement char", profile.Profile{Nickname: "a\uFFFDb"}, false},
+		{"https avatar", profile.Profile{AvatarURL: "https://thirdwx.qlogo.cn/mmopen/vi_32/abc/132"}, true},
+		{"https avatar with query", profile.Profile{AvatarURL: "https://example.com/a.png?size=64"}, true},
+		{"http avatar", profile.Profile{AvatarURL: "http://example.com/a.png"}, false},
+		{"no host", profile.Profile{AvatarURL: "https:///a.png"}, false},
+		{"opaque", profile.Profile{AvatarURL: "https:example.com"}, false},
+		{"relative", profile.Profile{AvatarURL: "a.png"}, false},
+		{"data URL", profile.Profile{AvatarURL: "data:image/png;base64,AAAA"}, false},
+		{"user info", profile.Profile{AvatarURL: "https://a@example.com/"}, false},
+		{"control in URL", profile.Profile{AvatarURL: "https://example.com/\x01"}, false},
+		{"1024 bytes", profile.Profile{AvatarURL: "https://e.com/" + strings.Repeat("a", 1024-len("https://e.com/"))}, true},
+		{"1025 bytes", profile.Profile{AvatarURL: "https://e.com/" + strings.Repeat("a", 1025-len("https://e.com/"))}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.p.Validate()
+			if (err == nil) != tt.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, profile.ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestStore(t *testing.T) {
+	srv := dynalitetest.NewTestServer(t)
+	db := dynalitetest.Client(t, srv)
+	table := dynalitetest.TableName(t, "profiles")
+	if err := dynalite.CreateTables(context.Background(), db, []dynalite.Table{{Input: profile.Schema(table)}}, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 678_900_000, time.FixedZone("CST", 8*3600))
+	s, err := profile.New(db, profile.Config{Table: table, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	if p, err := s.Get(ctx, "oNobody"); err != nil || p != (profile.Profile{}) {
+		t.Fatalf("missing profile: %+v, %v", p, err)
+	}
+	put, err := s.Put(ctx, "oAlice", profile.Profile{Nickname: "小明", AvatarURL: "https://example.com/a.png"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTime := now.UTC().Truncate(time.Millisecond)
+	if put.UpdatedAt == nil || !put.UpdatedAt.Equal(wantTime) {
+		t.Fatalf("UpdatedAt = %v, want %v", put.UpdatedAt, wantTime)
+	}
+	got, err := s.Get(ctx, "oAlice")
+	if err != nil || got.Nickname != "小明" || got.AvatarURL != "https://example.com/a.png" || got.UpdatedAt == nil || !got.UpdatedAt.Equal(wantTime) || got.UpdatedAt.Location() != time.UTC {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	if p, _ := s.Get(ctx, "oBob"); p != (profile.Profile{}) {
+		t.Fatalf("bob sees %+v", p)
+	}
+	if _, err := s.Put(ctx, "oAlice", profile.Profile{Nickname: strings.Repeat("x", 33)}); !errors.Is(err, profile.ErrInvalid) {
+		t.Fatalf("invalid Put: %v", err)
+	}
+	if _, err := s.Get(ctx, ""); err == nil {
+		t.Fatal("empty openid accepted")
+	}
+
+	missing, _ := profile.New(db, profile.Config{Table: "no-such-table"})
+	if _, err := missing.Get(ctx, "oAlice"); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("store failure = %v, want ErrUnavailable", err)
+	}
+	if _, err := missing.Put(ctx, "oAlice", profile.Profile{}); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("store failure = %v, want ErrUnavailable", err)
+	}
+}
