@@ -1,4 +1,5 @@
-// Command wechat-emulator serves the WeChat jscode2session emulator
+// Command wechat-emulator serves the WeChat API emulator (jscode2session,
+// stable_token, getuserphonenumber, checksession, resetusersessionkey)
 // (package internal/devstack/wechatemu) on its own, for the local stack and manual tests.
 //
 //	wechat-emulator [-addr 127.0.0.1:3001] [-appid wx...] [-secret ...] [-code-ttl 5m]

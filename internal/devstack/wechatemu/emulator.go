@@ -1,34 +1,54 @@
-// Package wechatemu emulates WeChat's jscode2session API for tests and the
-// local stack (DESIGN §6). An *Emulator is an http.Handler:
+// Package wechatemu emulates WeChat's mini-program server APIs for tests and
+// the local stack (docs/design.md §6 and §7). An *Emulator is an
+// http.Handler:
 //
 //	GET    /sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code
+//	POST   /cgi-bin/stable_token  {"grant_type":"client_credential","appid","secret","force_refresh"?}
+//	POST   /wxa/business/getuserphonenumber?access_token=  {"code","openid"?}
+//	GET    /wxa/checksession?access_token=&openid=&signature=&sig_method=hmac_sha256
+//	GET    /wxa/resetusersessionkey?access_token=&openid=&signature=&sig_method=hmac_sha256
+//	POST   /wxa/getwxacodeunlimit?access_token=  {"scene", ...}  -> image/png
 //	POST   /test/codes   {"openid"?, "unionid"?}  -> {"code", "openid", "unionid"?}
-//	POST   /test/faults  {"errcode"?, "status"?, "delay_ms"?, "body"?, "count"}  -> 204
+//	POST   /test/phone-codes  {"openid", "phone_number"?, "country_code"?}  -> {"code"}
+//	POST   /test/encrypted-data  {"openid", "data", "appid"?, "timestamp"?}  -> {"encryptedData","iv"}
+//	POST   /test/tokens/invalidate  -> 204: every access_token issued so far answers 40001
+//	POST   /test/faults  {"api"?, "errcode"?, "status"?, "delay_ms"?, "body"?, "count"}  -> 204
 //	DELETE /test/faults  -> 204
-//	GET    /test/stats   -> Stats as JSON
+//	GET    /test/stats   -> Stats as JSON (calls per API, among others)
 //	GET    /test/health  -> {"status":"ok"}
 //
-// jscode2session answers like WeChat: always Content-Type text/plain, HTTP
-// 200, a JSON body that is either {"session_key","openid","unionid"?} (no
-// errcode field) or {"errcode","errmsg"} with WeChat's texts and a trailing
-// "rid: ...". Parameters are checked in WeChat's order: appid missing 41002,
-// wrong appid 40013, secret missing 41004, wrong secret 40125, a grant_type
-// other than authorization_code 40002 (a missing grant_type is accepted, as
-// WeChat does), js_code missing 41008, unknown or expired code 40029, code
-// already exchanged 40163.
+// The WeChat APIs answer like WeChat: HTTP 200, a JSON body that is either
+// the answer or {"errcode","errmsg"} with WeChat's texts and a trailing
+// "rid: ..."; jscode2session and the token APIs say Content-Type
+// text/plain. jscode2session checks its parameters in WeChat's order:
+// appid missing 41002, wrong appid 40013, secret missing 41004, wrong
+// secret 40125, a grant_type other than authorization_code 40002 (a
+// missing grant_type is accepted, as WeChat does), js_code missing 41008,
+// unknown or expired code 40029, code already exchanged 40163.
+//
+// stable_token follows WeChat's rules: in normal mode the same token until
+// its last 5 minutes (then a new one; the old stays valid until it
+// expires); force_refresh revokes every earlier token and issues a new one,
+// except within 30 s of the previous forced refresh (the current token is
+// answered) and beyond 20 a day in China time (45009). APIs that take an
+// access_token answer 41001 without one, 40001 for an unknown or revoked
+// one, 42001 for an expired one.
 //
 // Codes are what wx.login() hands a mini-program: 32 characters of
 // [A-Za-z0-9] from crypto/rand, valid for CodeTTL (5 minutes), usable once.
 // Each successful exchange rotates the user's session_key (16 random bytes,
 // base64: 24 characters, an AES-128 key like WeChat's). New openids look like
-// WeChat's: "o" followed by 27 characters of [A-Za-z0-9_-].
+// WeChat's: "o" followed by 27 characters of [A-Za-z0-9_-]. getPhoneNumber
+// codes are 64 hex characters, valid for CodeTTL, usable once (40029
+// afterwards).
 //
-// Faults: the next Count jscode2session requests, whatever their parameters,
-// are answered by the fault instead (one fault consumed per request). A
-// faulted request does NOT consume the code, so a client retrying with the
-// same code after a fault succeeds. A fault with only DelayMS set is a slow
-// but real answer: after the delay the request is served normally (and the
-// code consumed); if the caller gives up during the delay nothing happens.
+// Faults: the next Count requests of the fault's API (default
+// jscode2session), whatever their parameters, are answered by the fault
+// instead (one fault consumed per request). A faulted request does NOT
+// consume the code, so a client retrying with the same code after a fault
+// succeeds. A fault with only DelayMS set is a slow but real answer: after
+// the delay the request is served normally (and the code consumed); if the
+// caller gives up during the delay nothing happens.
 package wechatemu
 
 import (
@@ -37,6 +57,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -48,6 +70,8 @@ const (
 	DefaultAppID   = "wx0000000000local"
 	DefaultSecret  = "local-dev-secret-0000000000000000"
 	DefaultCodeTTL = 5 * time.Minute
+	// DefaultTokenTTL is the lifetime of an access_token (WeChat: 7200 s).
+	DefaultTokenTTL = 7200 * time.Second
 )
 
 // Limits on faults.
@@ -64,6 +88,8 @@ type Config struct {
 	Secret string
 	// CodeTTL is how long a code stays valid; default 5 minutes.
 	CodeTTL time.Duration
+	// TokenTTL is the access_token lifetime; default 7200 s, as WeChat.
+	TokenTTL time.Duration
 	// Now is the clock; default time.Now. Tests inject one to expire codes.
 	Now func() time.Time
 	// Logger gets one line per exchange (openids masked, no codes, no
@@ -71,12 +97,28 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Fault makes the next Count jscode2session requests fail. Errcode answers
+// The APIs the emulator serves, as named by Fault.API and Stats (docs/design.md §6).
+const (
+	APIJSCode2Session      = "jscode2session"
+	APIStableToken         = "stable_token"
+	APIGetUserPhoneNumber  = "getuserphonenumber"
+	APICheckSession        = "checksession"
+	APIResetUserSessionKey = "resetusersessionkey"
+	APIGetWXACodeUnlimit   = "getwxacodeunlimit"
+)
+
+// apis lists every API a fault may name.
+var apis = []string{APIJSCode2Session, APIStableToken, APIGetUserPhoneNumber, APICheckSession,
+	APIResetUserSessionKey, APIGetWXACodeUnlimit}
+
+// Fault makes the next Count requests of one API (API, default
+// jscode2session) fail. Errcode answers
 // {"errcode":N,"errmsg":"..."}; Status sets the HTTP status (default 200; a
 // status-only fault answers that status with a short HTML body, as a proxy
 // would); DelayMS waits before answering (cut short if the caller goes away);
 // Body replaces the body verbatim (an empty string gives an empty body).
 type Fault struct {
+	API     string  `json:"api"`
 	Errcode *int    `json:"errcode"`
 	Status  int     `json:"status"`
 	DelayMS int     `json:"delay_ms"`
@@ -110,6 +152,8 @@ func DelayFault(delay time.Duration, count int) Fault {
 // validate checks a fault as POST /test/faults does.
 func (f Fault) validate() error {
 	switch {
+	case f.API != "" && !slices.Contains(apis, f.API):
+		return fmt.Errorf("api must be one of %s", strings.Join(apis, ", "))
 	case f.Count < 1:
 		return errors.New("count must be at least 1")
 	case f.Errcode != nil && *f.Errcode == 0:
@@ -132,8 +176,23 @@ func (f Fault) replaces() bool {
 
 // Stats counts what the emulator served since it was created.
 type Stats struct {
-	// Requests is the number of jscode2session requests received: how many
-	// times "WeChat" was called.
+	// JSCode2Session, StableToken, GetUserPhoneNumber, CheckSession,
+	// ResetUserSessionKey and GetWXACodeUnlimit count the calls of each API
+	// served (faulted ones included): how many times "WeChat" was called.
+	JSCode2Session      int `json:"jscode2session"`
+	StableToken         int `json:"stable_token"`
+	GetUserPhoneNumber  int `json:"getuserphonenumber"`
+	CheckSession        int `json:"checksession"`
+	ResetUserSessionKey int `json:"resetusersessionkey"`
+	GetWXACodeUnlimit   int `json:"getwxacodeunlimit"`
+	// StableTokenForced counts stable_token calls with force_refresh true
+	// that replaced the token.
+	StableTokenForced int `json:"stable_token_forced"`
+	// PhoneCodesIssued is the number of getPhoneNumber codes handed out.
+	PhoneCodesIssued int `json:"phone_codes_issued"`
+
+	// Requests is the number of jscode2session requests received (the
+	// same as JSCode2Session).
 	Requests int `json:"requests"`
 	// Succeeded is the number of exchanges that returned an identity.
 	Succeeded int `json:"succeeded"`
@@ -164,12 +223,20 @@ type Emulator struct {
 	now    func() time.Time
 	log    *slog.Logger
 
-	mu        sync.Mutex
-	codes     map[string]*codeEntry
-	users     map[string]*user
-	fault     Fault // Count is what is left
-	stats     Stats
-	nextSweep int
+	tokenTTL time.Duration
+
+	mu         sync.Mutex
+	codes      map[string]*codeEntry
+	users      map[string]*user
+	faults     map[string]Fault // by API; Count is what is left
+	stats      Stats
+	nextSweep  int
+	phoneCodes map[string]*phoneCode
+	tokens     map[string]*accessToken
+	current    string    // the access_token normal stable_token calls return
+	lastForced time.Time // the latest forced refresh that replaced the token
+	forcedDay  string    // the day (UTC+8) forcedN counts
+	forcedN    int
 }
 
 type codeEntry struct {
@@ -186,15 +253,22 @@ type user struct {
 // New builds an Emulator; zero Config fields take their defaults.
 func New(cfg Config) *Emulator {
 	e := &Emulator{
-		appID:     cfg.AppID,
-		secret:    cfg.Secret,
-		ttl:       cfg.CodeTTL,
-		now:       cfg.Now,
-		log:       cfg.Logger,
-		codes:     make(map[string]*codeEntry),
-		users:     make(map[string]*user),
-		stats:     Stats{Errcodes: make(map[int]int)},
-		nextSweep: 1024,
+		appID:      cfg.AppID,
+		secret:     cfg.Secret,
+		ttl:        cfg.CodeTTL,
+		now:        cfg.Now,
+		log:        cfg.Logger,
+		tokenTTL:   cfg.TokenTTL,
+		codes:      make(map[string]*codeEntry),
+		users:      make(map[string]*user),
+		faults:     make(map[string]Fault),
+		stats:      Stats{Errcodes: make(map[int]int)},
+		nextSweep:  1024,
+		phoneCodes: make(map[string]*phoneCode),
+		tokens:     make(map[string]*accessToken),
+	}
+	if e.tokenTTL <= 0 {
+		e.tokenTTL = DefaultTokenTTL
 	}
 	if e.appID == "" {
 		e.appID = DefaultAppID
@@ -268,8 +342,8 @@ func (e *Emulator) Issue(openid, unionid string) (Issued, error) {
 	return Issued{Code: code, OpenID: openid, UnionID: u.unionid}, nil
 }
 
-// SetFaults makes the next f.Count jscode2session requests fail as f says,
-// replacing any pending fault. It rejects the faults POST /test/faults
+// SetFaults makes the next f.Count requests of f.API (default
+// jscode2session) fail as f says, replacing any pending fault of that API. It rejects the faults POST /test/faults
 // rejects (Count < 1, nothing to do, out-of-range status or delay).
 func (e *Emulator) SetFaults(f Fault) error {
 	if err := f.validate(); err != nil {
@@ -283,16 +357,19 @@ func (e *Emulator) SetFaults(f Fault) error {
 		b := *f.Body
 		f.Body = &b
 	}
+	if f.API == "" {
+		f.API = APIJSCode2Session
+	}
 	e.mu.Lock()
-	e.fault = f
+	e.faults[f.API] = f
 	e.mu.Unlock()
 	return nil
 }
 
-// ClearFaults drops any pending fault.
+// ClearFaults drops every pending fault.
 func (e *Emulator) ClearFaults() {
 	e.mu.Lock()
-	e.fault = Fault{}
+	clear(e.faults)
 	e.mu.Unlock()
 }
 
@@ -319,16 +396,32 @@ func (e *Emulator) SessionKey(openid string) string {
 	return ""
 }
 
-// takeFault consumes one pending fault, if any, and counts the request.
-func (e *Emulator) takeFault() (Fault, bool) {
+// takeFault counts a request of api and consumes one of its pending
+// faults, if any.
+func (e *Emulator) takeFault(api string) (Fault, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.stats.Requests++
-	if e.fault.Count <= 0 {
+	switch api {
+	case APIJSCode2Session:
+		e.stats.Requests++
+		e.stats.JSCode2Session++
+	case APIStableToken:
+		e.stats.StableToken++
+	case APIGetUserPhoneNumber:
+		e.stats.GetUserPhoneNumber++
+	case APICheckSession:
+		e.stats.CheckSession++
+	case APIResetUserSessionKey:
+		e.stats.ResetUserSessionKey++
+	case APIGetWXACodeUnlimit:
+		e.stats.GetWXACodeUnlimit++
+	}
+	f := e.faults[api]
+	if f.Count <= 0 {
 		return Fault{}, false
 	}
-	f := e.fault
-	e.fault.Count--
+	f.Count--
+	e.faults[api] = f
 	return f, true
 }
 

@@ -63,6 +63,22 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		routes = []route{{http.MethodPost, e.serveSetFaults}, {http.MethodDelete, e.serveClearFaults}}
 	case "/test/stats":
 		routes = []route{{http.MethodGet, e.serveStats}}
+	case "/cgi-bin/stable_token":
+		routes = []route{{http.MethodPost, e.serveStableToken}}
+	case "/wxa/business/getuserphonenumber":
+		routes = []route{{http.MethodPost, e.serveGetUserPhoneNumber}}
+	case "/wxa/checksession":
+		routes = []route{{http.MethodGet, e.serveCheckSession}}
+	case "/wxa/resetusersessionkey":
+		routes = []route{{http.MethodGet, e.serveResetUserSessionKey}}
+	case "/wxa/getwxacodeunlimit":
+		routes = []route{{http.MethodPost, e.serveGetWXACodeUnlimit}}
+	case "/test/phone-codes":
+		routes = []route{{http.MethodPost, e.servePhoneCodes}}
+	case "/test/encrypted-data":
+		routes = []route{{http.MethodPost, e.serveEncryptedData}}
+	case "/test/tokens/invalidate":
+		routes = []route{{http.MethodPost, e.serveInvalidateTokens}}
 	case "/test/health":
 		routes = []route{{http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -86,21 +102,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveJSCode2Session answers like WeChat's /sns/jscode2session.
 func (e *Emulator) serveJSCode2Session(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if f, ok := e.takeFault(); ok {
-		if f.DelayMS > 0 && !sleep(r.Context(), time.Duration(f.DelayMS)*time.Millisecond) {
-			e.countAbandoned()
-			e.log.LogAttrs(r.Context(), slog.LevelInfo, "wechatemu: caller left during fault delay",
-				slog.Int("delay_ms", f.DelayMS))
-			return
-		}
-		if f.replaces() {
-			errcode := e.writeFault(w, f)
-			e.count(errcode, true)
-			e.log.LogAttrs(r.Context(), slog.LevelInfo, "wechatemu: jscode2session fault",
-				slog.Int("errcode", errcode), slog.Int("status", max(f.Status, http.StatusOK)),
-				slog.Bool("raw_body", f.Body != nil), slog.Int64("duration_ms", time.Since(start).Milliseconds()))
-			return
-		}
+	if e.serveFault(w, r, APIJSCode2Session) {
+		return
 	}
 
 	q := r.URL.Query()
@@ -144,6 +147,32 @@ func (e *Emulator) serveJSCode2Session(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := json.Marshal(success{SessionKey: out.key, OpenID: out.openid, UnionID: out.unionid})
 	writeWeChat(w, http.StatusOK, body)
+}
+
+// serveFault counts a request of api and, when a fault of that API is
+// pending, applies it: true means the request was answered (or abandoned)
+// and the caller must not serve it.
+func (e *Emulator) serveFault(w http.ResponseWriter, r *http.Request, api string) bool {
+	start := time.Now()
+	f, ok := e.takeFault(api)
+	if !ok {
+		return false
+	}
+	if f.DelayMS > 0 && !sleep(r.Context(), time.Duration(f.DelayMS)*time.Millisecond) {
+		e.countAbandoned()
+		e.log.LogAttrs(r.Context(), slog.LevelInfo, "wechatemu: caller left during fault delay",
+			slog.String("api", api), slog.Int("delay_ms", f.DelayMS))
+		return true
+	}
+	if !f.replaces() {
+		return false
+	}
+	errcode := e.writeFault(w, f)
+	e.count(errcode, true)
+	e.log.LogAttrs(r.Context(), slog.LevelInfo, "wechatemu: fault",
+		slog.String("api", api), slog.Int("errcode", errcode), slog.Int("status", max(f.Status, http.StatusOK)),
+		slog.Bool("raw_body", f.Body != nil), slog.Int64("duration_ms", time.Since(start).Milliseconds()))
+	return true
 }
 
 // writeFault answers a fault and returns the errcode it carried (0 if none).
