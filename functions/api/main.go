@@ -7,11 +7,14 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 
 	"github.com/wxsession/wxsession/internal/api"
+	"github.com/wxsession/wxsession/internal/audit"
 	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
 	"github.com/wxsession/wxsession/internal/dynamostore"
+	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/internal/profile"
 	"github.com/wxsession/wxsession/lambdamain"
 )
@@ -39,6 +42,10 @@ func setup(logger *slog.Logger, getenv func(string) string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &api.Handler{Sessions: sessions, Profiles: profiles, Logger: logger}
+	h := &api.Handler{
+		Sessions: sessions, Profiles: profiles, Logger: logger,
+		Audit:   audit.New(os.Stdout, audit.ActorUser),
+		Metrics: metrics.New(os.Stdout, cfg.MetricsNamespace),
+	}
 	return h.Handle, nil
 }

@@ -7,12 +7,14 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/wxsession/wxsession/internal/authorizer"
 	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
 	"github.com/wxsession/wxsession/internal/dynamostore"
+	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/lambdamain"
 )
 
@@ -41,6 +43,6 @@ func setup(logger *slog.Logger, getenv func(string) string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &authorizer.Handler{Store: store, Logger: logger}
+	h := &authorizer.Handler{Store: store, Logger: logger, Metrics: metrics.New(os.Stdout, cfg.MetricsNamespace)}
 	return h.Handle, nil
 }

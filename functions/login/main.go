@@ -7,12 +7,15 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 	"time"
 
+	"github.com/wxsession/wxsession/internal/audit"
 	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
 	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/internal/login"
+	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/internal/secret"
 	"github.com/wxsession/wxsession/internal/wechat"
 	"github.com/wxsession/wxsession/lambdamain"
@@ -47,16 +50,19 @@ func setup(logger *slog.Logger, getenv func(string) string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	wx, err := wechat.New(wechat.Config{AppID: cfg.AppID, Secret: appSecret, BaseURLs: wechat.ParseBaseURLs(cfg.APIBase), Logger: logger})
+	emf := metrics.New(os.Stdout, cfg.MetricsNamespace)
+	wx, err := wechat.New(wechat.Config{AppID: cfg.AppID, Secret: appSecret, BaseURLs: wechat.ParseBaseURLs(cfg.APIBase), Logger: logger, Metrics: emf})
 	if err != nil {
 		return nil, err
 	}
 	h := &login.Handler{
-		WeChat: wx,
-		Store:  store,
-		AppID:  cfg.AppID,
-		TTL:    cfg.SessionTTL,
-		Logger: logger,
+		WeChat:  wx,
+		Store:   store,
+		AppID:   cfg.AppID,
+		TTL:     cfg.SessionTTL,
+		Logger:  logger,
+		Audit:   audit.New(os.Stdout, audit.ActorUser),
+		Metrics: emf,
 	}
 	return h.Handle, nil
 }

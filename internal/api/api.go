@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxsession/wxsession/httpapi"
+	"github.com/wxsession/wxsession/internal/audit"
+	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/internal/profile"
 	"github.com/wxsession/wxsession/session"
 )
@@ -73,6 +75,19 @@ type Handler struct {
 	// Logger gets errors and one DEBUG line per request; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Audit gets the security events (logged_out, logged_out_all,
+	// session_revoked; docs/design.md §8); nil writes nothing.
+	Audit *audit.Logger
+	// Metrics counts the sessions ended, by reason; nil writes nothing.
+	Metrics *metrics.Emitter
+}
+
+// ended records that n sessions of p ended: the audit event and the
+// SessionsEnded metric (reason is the session end reason).
+func (h *Handler) ended(ctx context.Context, req events.APIGatewayV2HTTPRequest, p session.Principal, ev audit.Event, reason, sid string, n int) {
+	h.Metrics.SessionsEnded(ctx, reason, n)
+	h.Audit.Record(ctx, audit.Record{Event: ev, AppID: p.AppID, OpenID: p.OpenID, SID: sid, Reason: reason,
+		SourceIP: req.RequestContext.HTTP.SourceIP, Count: n})
 }
 
 // MeResponse is the body of GET /me.
@@ -211,12 +226,14 @@ func (h *Handler) logout(ctx context.Context, req events.APIGatewayV2HTTPRequest
 			return h.storeError(ctx, "logout", err)
 		}
 		h.logger().InfoContext(ctx, "logout", "openid", session.MaskOpenID(p.OpenID), "scope", "session")
+		h.ended(ctx, req, p, audit.LoggedOut, "logged_out", p.SID, 1)
 	case "all":
 		n, err := h.Sessions.DeleteAll(ctx, p.OpenID)
 		if err != nil {
 			return h.storeError(ctx, "logout all", err)
 		}
 		h.logger().InfoContext(ctx, "logout", "openid", session.MaskOpenID(p.OpenID), "scope", "all", "sessions", n)
+		h.ended(ctx, req, p, audit.LoggedOutAll, "logged_out_all", p.SID, n)
 	default:
 		return httpapi.Error(http.StatusBadRequest, "invalid_request", `query parameter "scope" must be "all" or absent`)
 	}
@@ -264,6 +281,11 @@ func (h *Handler) deleteSession(ctx context.Context, req events.APIGatewayV2HTTP
 		return h.storeError(ctx, "delete session", err)
 	}
 	h.logger().InfoContext(ctx, "logout", "openid", session.MaskOpenID(p.OpenID), "scope", "device", "current", sid == p.SID)
+	if sid == p.SID {
+		h.ended(ctx, req, p, audit.LoggedOut, "logged_out", sid, 1)
+	} else {
+		h.ended(ctx, req, p, audit.SessionRevoked, "revoked", sid, 1)
+	}
 	resp := httpapi.NoContent()
 	if sid == p.SID {
 		resp.Cookies = []string{httpapi.ClearSessionCookie()}

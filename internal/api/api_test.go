@@ -17,10 +17,12 @@ import (
 
 	"github.com/wxsession/wxsession/httpapi"
 	"github.com/wxsession/wxsession/internal/api"
+	"github.com/wxsession/wxsession/internal/audit"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/internal/logging"
+	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/internal/profile"
 	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/session"
@@ -58,7 +60,8 @@ func newEnv(t *testing.T) *env {
 	if e.profiles, err = profile.New(db, profile.Config{Table: profiles}); err != nil {
 		t.Fatal(err)
 	}
-	e.h = &api.Handler{Sessions: e.store, Profiles: e.profiles, Logger: logger}
+	e.h = &api.Handler{Sessions: e.store, Profiles: e.profiles, Logger: logger,
+		Audit: audit.New(e.logs, audit.ActorUser), Metrics: metrics.New(e.logs, "")}
 	return e
 }
 
@@ -281,6 +284,53 @@ func TestLogout(t *testing.T) {
 	}
 	if !alive(b1) {
 		t.Fatal("logout-all of alice deleted bob's session")
+	}
+	e.checkRecorded([]recorded{
+		{audit.LoggedOut, a1.Hash, "logged_out", 1},
+		{audit.LoggedOut, a1.Hash, "logged_out", 1},
+		{audit.LoggedOutAll, a2.Hash, "logged_out_all", 2},
+	})
+}
+
+// recorded is an audit event and the SessionsEnded metric beside it.
+type recorded struct {
+	event  audit.Event
+	sid    string
+	reason string
+	n      float64
+}
+
+// checkRecorded checks the audit lines and SessionsEnded metric lines
+// written so far, in order.
+func (e *env) checkRecorded(want []recorded) {
+	e.t.Helper()
+	var events, ended []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) != nil {
+			continue
+		}
+		switch {
+		case m["msg"] == audit.Msg:
+			events = append(events, m)
+		case m[metrics.SessionsEnded] != nil:
+			if err := metrics.Validate([]byte(l)); err != nil {
+				e.t.Error(err)
+			}
+			ended = append(ended, m)
+		}
+	}
+	if len(events) != len(want) || len(ended) != len(want) {
+		e.t.Fatalf("%d audit lines and %d SessionsEnded lines, want %d:\n%v\n%v", len(events), len(ended), len(want), events, ended)
+	}
+	for i, w := range want {
+		ev, m := events[i], ended[i]
+		if ev["event"] != string(w.event) || ev["session"] != w.sid || ev["reason"] != w.reason || ev["user"] == "" || ev["source_ip"] == "" {
+			e.t.Errorf("audit line %d = %v, want %+v", i, ev, w)
+		}
+		if m[metrics.DimReason] != w.reason || m[metrics.SessionsEnded] != w.n {
+			e.t.Errorf("SessionsEnded line %d = %v, want %+v", i, m, w)
+		}
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxsession/wxsession/httpapi"
+	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/session"
 )
 
@@ -45,6 +46,10 @@ type Handler struct {
 	// Logger gets store failures (ERROR) and, at DEBUG, decisions; nil
 	// means slog.Default().
 	Logger *slog.Logger
+	// Metrics gets one AuthorizerDecisions line per request (allow, deny or
+	// error; docs/design.md §8): a write to standard output, no I/O to
+	// AWS. nil writes nothing.
+	Metrics *metrics.Emitter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -66,6 +71,20 @@ var deny = events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false
 //     same database); a 500 says "try again" and keeps the sessions. The
 //     error carries no session id or hash.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
+	resp, err := h.decide(ctx, req)
+	switch {
+	case err != nil:
+		h.Metrics.Authorizer(ctx, metrics.DecisionError)
+	case resp.IsAuthorized:
+		h.Metrics.Authorizer(ctx, metrics.DecisionAllow)
+	default:
+		h.Metrics.Authorizer(ctx, metrics.DecisionDeny)
+	}
+	return resp, err
+}
+
+// decide is Handle without the metric.
+func (h *Handler) decide(ctx context.Context, req events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
 	log := h.logger()
 	debug := log.Enabled(ctx, slog.LevelDebug) // guards every DEBUG call: no log arguments built otherwise
 	id, err := httpapi.SessionID(req.Headers, req.Cookies)

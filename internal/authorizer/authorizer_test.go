@@ -3,6 +3,7 @@ package authorizer_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/internal/logging"
+	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/session"
 )
@@ -288,4 +290,61 @@ func TestAuthorizerQuietOnSuccess(t *testing.T) {
 	if logs.String() != "" {
 		t.Errorf("logged at info level:\n%s", logs.String())
 	}
+}
+
+// TestAuthorizerMetrics: one EMF line per decision, allow, deny or error,
+// and nothing else written.
+func TestAuthorizerMetrics(t *testing.T) {
+	e := newEnv(t)
+	id, _ := e.create("oMetrics0000000000000000007", "")
+	dead, err := dynalite.LocalClient(context.Background(), closedEndpoint(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadStore, err := dynamostore.New(dead, dynamostore.Config{SessionsTable: "sessions", OpTimeout: time.Second, Logger: logging.New(io.Discard, "error")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		store authorizer.Getter
+		hdr   map[string]string
+		want  string
+	}{
+		{"allow", e.store, map[string]string{"authorization": "Bearer " + id}, metrics.DecisionAllow},
+		{"deny without credentials", e.store, nil, metrics.DecisionDeny},
+		{"deny unknown", e.store, map[string]string{"authorization": "Bearer " + strings.Repeat("A", 43)}, metrics.DecisionDeny},
+		{"error", deadStore, map[string]string{"authorization": "Bearer " + id}, metrics.DecisionError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out testutil.Buffer
+			h := &authorizer.Handler{Store: tt.store, Logger: logging.New(io.Discard, "error"), Metrics: metrics.New(&out, "")}
+			_, _ = h.Handle(context.Background(), request(t, tt.hdr, nil))
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != 1 {
+				t.Fatalf("%d lines, want 1: %s", len(lines), out.String())
+			}
+			if err := metrics.Validate([]byte(lines[0])); err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			_ = json.Unmarshal([]byte(lines[0]), &m)
+			if m[metrics.DimDecision] != tt.want || m[metrics.AuthorizerDecisions] != 1.0 {
+				t.Errorf("line %s, want Decision %s", lines[0], tt.want)
+			}
+		})
+	}
+}
+
+// closedEndpoint is the URL of a port nobody listens on.
+func closedEndpoint(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "http://" + l.Addr().String()
+	_ = l.Close()
+	return endpoint
 }

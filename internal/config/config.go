@@ -35,6 +35,9 @@ const (
 	VarUsersTable      = "USERS_TABLE"
 	VarProfilesTable   = "PROFILES_TABLE"
 	VarSessionTTL      = "SESSION_TTL"
+	// VarMetricsNamespace is the CloudWatch namespace of the functions'
+	// EMF metric lines (docs/design.md §8); unset means "wxsession".
+	VarMetricsNamespace = "METRICS_NAMESPACE"
 )
 
 // Defaults and limits (DESIGN.md §5).
@@ -240,6 +243,8 @@ type Login struct {
 	SessionsTable string        // SESSIONS_TABLE, required
 	UsersTable    string        // USERS_TABLE, required
 	SessionTTL    time.Duration // SESSION_TTL, default 336h, at least 1m
+	// MetricsNamespace is METRICS_NAMESPACE ("" = the metrics package's default).
+	MetricsNamespace string
 }
 
 // LoadLogin reads the login function's configuration. It also requires one
@@ -256,18 +261,20 @@ func LoadLogin(getenv func(string) string) (Login, error) {
 	e.OneOf(VarSecret, VarSecretParameter, VarSecretARN)
 	c.APIBase = e.URLs(VarAPIBase, DefaultAPIBase)
 	c.SessionTTL = e.Duration(VarSessionTTL, DefaultSessionTTL, MinSessionTTL)
+	c.MetricsNamespace = e.String(VarMetricsNamespace, "")
 	return c, e.Err()
 }
 
 // Authorizer is the authorizer function's configuration.
 type Authorizer struct {
-	SessionsTable string // SESSIONS_TABLE, required
+	SessionsTable    string // SESSIONS_TABLE, required
+	MetricsNamespace string // METRICS_NAMESPACE ("" = the metrics package's default)
 }
 
 // LoadAuthorizer reads the authorizer function's configuration.
 func LoadAuthorizer(getenv func(string) string) (Authorizer, error) {
 	e := NewEnv(getenv)
-	c := Authorizer{SessionsTable: e.Required(VarSessionsTable)}
+	c := Authorizer{SessionsTable: e.Required(VarSessionsTable), MetricsNamespace: e.String(VarMetricsNamespace, "")}
 	return c, e.Err()
 }
 
@@ -275,6 +282,8 @@ func LoadAuthorizer(getenv func(string) string) (Authorizer, error) {
 type API struct {
 	SessionsTable string // SESSIONS_TABLE, required (logout deletes sessions)
 	ProfilesTable string // PROFILES_TABLE, required
+	// MetricsNamespace is METRICS_NAMESPACE ("" = the metrics package's default).
+	MetricsNamespace string
 }
 
 // LoadAPI reads the api function's configuration.
@@ -284,5 +293,6 @@ func LoadAPI(getenv func(string) string) (API, error) {
 		SessionsTable: e.Required(VarSessionsTable),
 		ProfilesTable: e.Required(VarProfilesTable),
 	}
+	c.MetricsNamespace = e.String(VarMetricsNamespace, "")
 	return c, e.Err()
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxsession/wxsession/httpapi"
+	"github.com/wxsession/wxsession/internal/audit"
+	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/internal/wechat"
 	"github.com/wxsession/wxsession/session"
 )
@@ -58,6 +60,11 @@ type Handler struct {
 	TTL time.Duration
 	// Logger gets one line per request; nil means slog.Default().
 	Logger *slog.Logger
+	// Audit gets login_succeeded or login_failed for every request
+	// (docs/design.md §8); nil writes nothing.
+	Audit *audit.Logger
+	// Metrics gets one Logins line per request; nil writes nothing.
+	Metrics *metrics.Emitter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -76,13 +83,17 @@ type request struct {
 	Code *string `json:"code"`
 }
 
+// outcomeOK names a successful login in logs and metrics.
+const outcomeOK = "ok"
+
 // outcome is what one request came to: the HTTP answer and how to log it.
 type outcome struct {
 	resp   events.APIGatewayV2HTTPResponse
-	name   string // "ok" or the error code
+	name   string // outcomeOK or the error code
 	level  slog.Level
 	err    error  // the cause, for the log line
 	openid string // known once the exchange succeeded
+	sid    string // the new session's stored hash, on success
 	alert  bool
 }
 
@@ -129,6 +140,15 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		attrs = append(attrs, slog.Bool("alert", true))
 	}
 	h.logger().LogAttrs(ctx, o.level, "login", attrs...)
+	h.Metrics.Login(ctx, o.name, o.resp.StatusCode)
+	if o.alert {
+		h.Metrics.Misconfiguration(ctx)
+	}
+	rec := audit.Record{Event: audit.LoginSucceeded, AppID: h.AppID, OpenID: o.openid, SID: o.sid, SourceIP: req.RequestContext.HTTP.SourceIP}
+	if o.name != outcomeOK {
+		rec.Event, rec.Error = audit.LoginFailed, o.name
+	}
+	h.Audit.Record(ctx, rec)
 	return o.resp, nil
 }
 
@@ -189,7 +209,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		OpenID:    ident.OpenID,
 	})
 	resp.Cookies = []string{httpapi.SessionCookie(id, time.Duration(expiresIn)*time.Second)}
-	return outcome{resp: resp, name: "ok", level: slog.LevelInfo, openid: ident.OpenID}
+	return outcome{resp: resp, name: outcomeOK, level: slog.LevelInfo, openid: ident.OpenID, sid: s.Hash}
 }
 
 // parseCode decodes the body and validates code; msg is the client-facing

@@ -20,12 +20,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wxsession/wxsession/httpapi"
+	"github.com/wxsession/wxsession/internal/audit"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
 	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/internal/logging"
 	"github.com/wxsession/wxsession/internal/login"
+	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/internal/wechat"
 	"github.com/wxsession/wxsession/session"
@@ -82,6 +84,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		AttemptTimeout: 300 * time.Millisecond,
 		MaxAttempts:    2,
 		Logger:         e.logger,
+		Metrics:        metrics.New(e.logs, ""),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +114,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.h = &login.Handler{WeChat: e.wx, Store: e.store, AppID: wechatemu.DefaultAppID, TTL: 336 * time.Hour, Logger: e.logger}
+	e.h = &login.Handler{WeChat: e.wx, Store: e.store, AppID: wechatemu.DefaultAppID, TTL: 336 * time.Hour, Logger: e.logger,
+		Audit: audit.New(e.logs, audit.ActorUser), Metrics: metrics.New(e.logs, "")}
 	t.Cleanup(e.checkLeaks)
 	return e
 }
@@ -204,6 +208,35 @@ func decodeError(t *testing.T, resp events.APIGatewayV2HTTPResponse) httpapi.Err
 // logLines returns the "login" lines.
 func (e *env) loginLines() []map[string]any {
 	e.t.Helper()
+	return e.lines(func(m map[string]any) bool { return m["msg"] == "login" })
+}
+
+// auditLines returns the audit lines.
+func (e *env) auditLines() []map[string]any {
+	e.t.Helper()
+	return e.lines(func(m map[string]any) bool { return m["msg"] == audit.Msg })
+}
+
+// metricLines returns the EMF lines holding metric name, each checked
+// against the EMF specification.
+func (e *env) metricLines(name string) []map[string]any {
+	e.t.Helper()
+	return e.lines(func(m map[string]any) bool {
+		if _, ok := m["_aws"]; !ok {
+			return false
+		}
+		b, _ := json.Marshal(m)
+		if err := metrics.Validate(b); err != nil {
+			e.t.Errorf("invalid EMF line: %v", err)
+		}
+		_, ok := m[name]
+		return ok
+	})
+}
+
+// lines returns the JSON log lines keep accepts.
+func (e *env) lines(keep func(map[string]any) bool) []map[string]any {
+	e.t.Helper()
 	var out []map[string]any
 	for _, l := range strings.Split(e.logs.String(), "\n") {
 		if l == "" {
@@ -213,7 +246,7 @@ func (e *env) loginLines() []map[string]any {
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			e.t.Fatalf("log line %q is not JSON: %v", l, err)
 		}
-		if m["msg"] == "login" {
+		if keep(m) {
 			out = append(out, m)
 		}
 	}
@@ -292,6 +325,20 @@ func TestLoginSuccess(t *testing.T) {
 		if s, ok := v.(*types.AttributeValueMemberS); ok && (s.Value == id || s.Value == sk) {
 			t.Errorf("sessions item attribute %q holds the raw id or the session_key", k)
 		}
+	}
+	al := e.auditLines()
+	if len(al) != 1 || al[0]["event"] != string(audit.LoginSucceeded) || al[0]["session"] != session.Hash(id) ||
+		al[0]["user"] != audit.UserPseudonym(wechatemu.DefaultAppID, openid) || al[0]["error"] != "" {
+		t.Errorf("audit lines %v, want one login_succeeded with the session hash and user pseudonym", al)
+	}
+	if strings.Contains(e.logs.String(), openid) {
+		t.Error("the full openid appears in the logs")
+	}
+	if ls := e.metricLines(metrics.Logins); len(ls) != 1 || ls[0]["Outcome"] != "ok" || ls[0][metrics.Login5xx] != 0.0 {
+		t.Errorf("Logins lines %v, want one ok", ls)
+	}
+	if ls := e.metricLines(metrics.WeChatCalls); len(ls) != 1 || ls[0]["Errcode"] != "0" || ls[0]["Api"] != "jscode2session" {
+		t.Errorf("WeChatCalls lines %v, want one errcode 0", ls)
 	}
 	users := e.scan(e.users)
 	if len(users) != 1 {
@@ -438,7 +485,43 @@ func TestLoginWeChatErrors(t *testing.T) {
 			if alert, _ := l["alert"].(bool); alert != tt.alert {
 				t.Errorf("alert = %v, want %v", l["alert"], tt.alert)
 			}
+			checkFailureRecorded(t, e, tt.wantCode, tt.wantStatus, tt.alert)
 		})
+	}
+}
+
+// checkFailureRecorded checks the audit line and the metrics of a failed
+// login: login_failed with the error code, a Logins line with that outcome
+// (Login5xx set for a 5xx), a Misconfigured line for an alert, and a
+// WeChatCalls line per attempt that reached the emulator or failed.
+func checkFailureRecorded(t *testing.T, e *env, code string, status int, alert bool) {
+	t.Helper()
+	al := e.auditLines()
+	if len(al) == 0 {
+		t.Fatal("no audit line")
+	}
+	last := al[len(al)-1]
+	if last["event"] != string(audit.LoginFailed) || last["error"] != code || last["app"] != wechatemu.DefaultAppID ||
+		last["source_ip"] == "" || last["session"] != "" {
+		t.Errorf("audit line %v, want login_failed %s with app and source_ip", last, code)
+	}
+	ls := e.metricLines(metrics.Logins)
+	if len(ls) == 0 {
+		t.Fatal("no Logins metric line")
+	}
+	m := ls[len(ls)-1]
+	want5xx := 0.0
+	if status >= 500 {
+		want5xx = 1
+	}
+	if m["Outcome"] != code || m[metrics.Login5xx] != want5xx {
+		t.Errorf("Logins line %v, want Outcome %s and Login5xx %v", m, code, want5xx)
+	}
+	if got := len(e.metricLines(metrics.Misconfigured)); (got > 0) != alert {
+		t.Errorf("%d Misconfigured lines, alert %v", got, alert)
+	}
+	if code != "invalid_request" && len(e.metricLines(metrics.WeChatCalls)) == 0 {
+		t.Error("no WeChatCalls metric line")
 	}
 }
 

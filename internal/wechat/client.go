@@ -20,10 +20,12 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/session"
 )
 
@@ -47,6 +49,9 @@ const (
 // jscode2sessionPath is appended to a base URL.
 const jscode2sessionPath = "/sns/jscode2session"
 
+// apiJSCode2Session names the API in metrics (dimension Api).
+const apiJSCode2Session = "jscode2session"
+
 // Config configures a Client.
 type Config struct {
 	// AppID is the mini-program's appid. Required.
@@ -67,6 +72,9 @@ type Config struct {
 	MaxAttempts int
 	// Logger receives one line per failed attempt; default slog.Default().
 	Logger *slog.Logger
+	// Metrics receives one WeChatCalls line per attempt (errcode, latency,
+	// availability; docs/design.md §8); nil writes nothing.
+	Metrics *metrics.Emitter
 }
 
 // Client calls jscode2session. It is safe for concurrent use; build one per
@@ -79,6 +87,7 @@ type Client struct {
 	attemptTimeout time.Duration
 	maxAttempts    int
 	log            *slog.Logger
+	metrics        *metrics.Emitter
 }
 
 type base struct {
@@ -124,6 +133,7 @@ func New(cfg Config) (*Client, error) {
 		attemptTimeout: cfg.AttemptTimeout,
 		maxAttempts:    cfg.MaxAttempts,
 		log:            cfg.Logger,
+		metrics:        cfg.Metrics,
 	}
 	for _, r := range raw {
 		b, err := parseBase(r)
@@ -230,6 +240,7 @@ func (c *Client) Exchange(ctx context.Context, code string) (session.Identity, e
 		start := time.Now()
 		r := c.attempt(ctx, b, code)
 		dur := time.Since(start)
+		c.metrics.WeChatCall(ctx, apiJSCode2Session, r.metricErrcode(), dur, r.unavailable())
 		if r.err == nil {
 			if i > 0 {
 				c.log.LogAttrs(ctx, slog.LevelInfo, "wechat jscode2session succeeded after retry",
@@ -272,6 +283,33 @@ type attemptResult struct {
 	wrote   bool  // the request was sent, so WeChat may have acted on it
 	status  int   // HTTP status, 0 when none
 	errcode int   // WeChat errcode, 0 when none
+}
+
+// metricErrcode labels the attempt for the Errcode metric dimension:
+// WeChat's errcode ("0" on success), else "http_<status>" for an HTTP error,
+// "timeout", "network" (no answer) or "malformed" (an unreadable answer).
+func (r attemptResult) metricErrcode() string {
+	switch {
+	case r.errcode != 0:
+		return strconv.Itoa(r.errcode)
+	case r.err == nil:
+		return "0"
+	case r.status != 0 && r.status != http.StatusOK:
+		return "http_" + strconv.Itoa(r.status)
+	case r.status == http.StatusOK:
+		return "malformed"
+	case errors.Is(r.err, context.DeadlineExceeded):
+		return "timeout"
+	default:
+		return "network"
+	}
+}
+
+// unavailable reports whether the attempt counts against WeChat's
+// availability: every retryable failure (-1, 5xx, no answer, an unreadable
+// answer) and every other ErrUnavailable.
+func (r attemptResult) unavailable() bool {
+	return r.err != nil && (r.retry || errors.Is(r.err, ErrUnavailable))
 }
 
 func (c *Client) attempt(ctx context.Context, b base, code string) attemptResult {

@@ -84,6 +84,9 @@ func TestIDShapedTokens(t *testing.T) {
 		{`{"request_id":"9d1df597-76e4-4135-9c45-7d178eaba5f0"}`, false},
 		{`{"x":"` + tok + `A"}`, false}, // 44 characters
 		{`{"code":"0123456789abcdefghijABCDEFGHIJxy"}`, false},
+		{`{"msg":"audit","event":"logged_out","session":"` + tok + `"}`, false},             // an audit line's session is a hash by schema
+		{`{"msg":"audit","event":"logged_out","session":"x","reason":"` + tok + `"}`, true}, // elsewhere in an audit line it is reported
+		{`{"msg":"login","session":"` + tok + `"}`, true},                                   // not an audit line
 	}
 	hashes := map[string]bool{session.Hash(tok): true}
 	for _, tt := range tests {
