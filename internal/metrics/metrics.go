@@ -116,7 +116,7 @@ func (e *Emitter) Login(ctx context.Context, outcome string, status int) {
 // against WeChat's availability (-1, 5xx, timeouts, network errors,
 // unreadable answers).
 func (e *Emitter) WeChatCall(ctx context.Context, api, errcode string, d time.Duration, unavailable bool) {
-	e.emit(ctx, [][]string{{DimApi, DimErrcode}, {DimApi}}, []dim{{DimApi, api}, {DimErrcode, errcode}},
+	e.emit(ctx, [][]string{{DimApi, DimErrcode}, {DimApi}, {}}, []dim{{DimApi, api}, {DimErrcode, errcode}},
 		metric{WeChatCalls, unitCount, 1},
 		metric{WeChatLatency, unitMilliseconds, float64(d.Microseconds()) / 1000},
 		metric{WeChatUnavailable, unitCount, b2f(unavailable)})

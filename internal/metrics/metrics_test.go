@@ -41,7 +41,7 @@ func TestEmitterLines(t *testing.T) {
 		{
 			name:     "wechat call",
 			emit:     func(e *metrics.Emitter) { e.WeChatCall(ctx, "jscode2session", "-1", 1500*time.Microsecond, true) },
-			wantDims: [][]string{{"Api", "Errcode"}, {"Api"}},
+			wantDims: [][]string{{"Api", "Errcode"}, {"Api"}, {}},
 			want:     map[string]any{"Api": "jscode2session", "Errcode": "-1", "WeChatCalls": 1.0, "WeChatLatency": 1.5, "WeChatUnavailable": 1.0},
 		},
 		{
