@@ -16,6 +16,7 @@ import (
 	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
 	"github.com/wxsession/wxsession/internal/devstack/stack"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
+	"github.com/wxsession/wxsession/internal/repo"
 )
 
 // Function logical ids in template.yaml.
@@ -116,7 +117,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer logMu.Unlock()
 		fmt.Fprintf(cfg.Progress, "wxbench: "+format+"\n", args...)
 	}
-	root, err := findRoot(cfg.Root)
+	root, err := repo.Root(cfg.Root)
 	if err != nil {
 		return nil, err
 	}
@@ -393,24 +394,4 @@ func coldTargets(ctx context.Context, st *stack.Stack, bins map[string]string, s
 			event: "as login; the secret comes from SSM GetParameter at init", payload: loginEvent,
 			probe: badLogin, check: wantStatus(200), probeChk: wantStatus(400)},
 	}, nil
-}
-
-// findRoot returns dir, or the nearest directory with go.mod at or above
-// the working directory.
-func findRoot(dir string) (string, error) {
-	if dir != "" {
-		return filepath.Abs(dir)
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("bench: %w", err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("bench: no go.mod at or above %s", wd)
-		}
-	}
 }

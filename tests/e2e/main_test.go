@@ -38,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wxsession/wxsession/internal/devstack/stack"
+	"github.com/wxsession/wxsession/internal/repo"
 	"github.com/wxsession/wxsession/internal/testutil"
 )
 
@@ -83,7 +84,7 @@ func run(m *testing.M) int {
 		return m.Run()
 	}
 	var err error
-	if root, err = findRoot(); err != nil {
+	if root, err = repo.Root(""); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
@@ -146,23 +147,6 @@ func startStack(ctx context.Context) (*stack.Stack, error) {
 		AccessLog:    &accessLog,
 		Getenv:       func(string) string { return "" }, // the host's SESSION_TTL/LOG_LEVEL must not matter
 	})
-}
-
-// findRoot is the nearest directory at or above the working directory with
-// go.mod (go test runs in the package directory).
-func findRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.mod at or above %s", wd)
-		}
-	}
 }
 
 // needStack skips t under -short.

@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -37,11 +35,6 @@ const (
 // functionTimeout is the functions' timeout in template.yaml (Globals): every
 // failure must be answered well inside it.
 const functionTimeout = 10 * time.Second
-
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
 
 // harness is one running local stack and what a test needs around it.
 type harness struct {
@@ -117,7 +110,6 @@ func newHarness(t *testing.T, o stackOpts) *harness {
 	// retry a few times.
 	for attempt := 1; attempt <= 5; attempt++ {
 		s, err = stack.Start(ctx, stack.Options{
-			Root:    repoRoot(),
 			APIAddr: "127.0.0.1:0", WeChatAddr: "127.0.0.1:0", DynamoAddr: "127.0.0.1:0",
 			Params:       map[string]string{"LogLevel": "debug"},
 			EnvOverrides: env,

@@ -34,6 +34,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/wxsession/wxsession/internal/repo"
 )
 
 // DefaultReadyTimeout bounds how long Start waits for dynalite to answer.
@@ -305,25 +307,17 @@ func (s *Server) stop() error {
 	return nil
 }
 
-// toolsDir resolves Options.ToolsDir.
+// toolsDir resolves Options.ToolsDir: dir, else tools/dynalite under the
+// repository root.
 func toolsDir(dir string) (string, error) {
 	if dir != "" {
 		return filepath.Abs(dir)
 	}
-	wd, err := os.Getwd()
+	root, err := repo.Root("")
 	if err != nil {
-		return "", fmt.Errorf("dynalite: working directory: %w", err)
+		return "", fmt.Errorf("dynalite: %w; set Options.ToolsDir", err)
 	}
-	for d := wd; ; {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return filepath.Join(d, "tools", "dynalite"), nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("dynalite: no go.mod at or above %s; set Options.ToolsDir", wd)
-		}
-		d = parent
-	}
+	return filepath.Join(root, "tools", "dynalite"), nil
 }
 
 // ensureInstalled runs `npm ci` in dir unless dynalite is installed there.

@@ -53,6 +53,7 @@ import (
 	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
 	"github.com/wxsession/wxsession/internal/devstack/samtemplate"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
+	"github.com/wxsession/wxsession/internal/repo"
 )
 
 // Default listen addresses (DESIGN.md §6).
@@ -400,25 +401,10 @@ func splitAddr(addr string) (string, int, error) {
 	return host, port, nil
 }
 
-// findRoot returns dir (made absolute) or the nearest directory with go.mod
-// at or above the working directory, and checks it has template.yaml.
+// findRoot returns dir (made absolute) or the repository root
+// (repo.Root), and checks it has template.yaml.
 func findRoot(dir string) (string, error) {
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", fmt.Errorf("stack: %w", err)
-		}
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = d
-				break
-			}
-			if filepath.Dir(d) == d {
-				return "", fmt.Errorf("stack: no go.mod at or above %s", wd)
-			}
-		}
-	}
-	abs, err := filepath.Abs(dir)
+	abs, err := repo.Root(dir)
 	if err != nil {
 		return "", fmt.Errorf("stack: %w", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -19,13 +18,17 @@ import (
 
 	"github.com/wxsession/wxsession/internal/devstack/samtemplate"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
+	"github.com/wxsession/wxsession/internal/repo"
 	"github.com/wxsession/wxsession/internal/testutil"
 )
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+	root, err := repo.Root("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
 
 func postJSON(t *testing.T, url, body string, hdr map[string]string) (*http.Response, []byte) {
