@@ -20,12 +20,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/wxsession/wxsession/internal/devstack/dynalite"
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
-	"github.com/wxsession/wxsession/internal/dynamostore"
-	"github.com/wxsession/wxsession/internal/profile"
 	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/session"
 )
@@ -106,23 +104,18 @@ func TestFunctionsEndToEnd(t *testing.T) {
 	dir := binaries(t)
 	srv := dynalitetest.NewTestServer(t)
 	db := dynalitetest.Client(t, srv)
-	sessions, users, profiles := dynalitetest.TableName(t, "s"), dynalitetest.TableName(t, "u"), dynalitetest.TableName(t, "p")
-	schema := dynamostore.Schema(sessions, users)
-	if err := dynalite.CreateTables(context.Background(), db, []dynalite.Table{
-		{Input: schema[0], TTLAttribute: dynamostore.TTLAttribute}, {Input: schema[1]}, {Input: profile.Schema(profiles)},
-	}, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	tables := dynalitetest.Tables(t, db, "SessionsTable", "UsersTable", "ProfilesTable")
+	sessions, users, profiles := tables["SessionsTable"], tables["UsersTable"], tables["ProfilesTable"]
 	emu := wechatemu.New(wechatemu.Config{Logger: slog.New(slog.DiscardHandler)})
 	wx := httptest.NewServer(emu)
 	t.Cleanup(wx.Close)
 
 	common := map[string]string{
-		"SESSIONS_TABLE":    sessions,
-		"USERS_TABLE":       users,
-		"PROFILES_TABLE":    profiles,
-		"DYNAMODB_ENDPOINT": srv.Endpoint,
-		"LOG_LEVEL":         "debug",
+		config.VarSessionsTable:    sessions,
+		config.VarUsersTable:       users,
+		config.VarProfilesTable:    profiles,
+		config.VarDynamoDBEndpoint: srv.Endpoint,
+		config.VarLogLevel:         "debug",
 	}
 	logs := &testutil.Buffer{}
 	pool := func(name string, extra map[string]string) *lambdaruntime.Pool {
@@ -141,8 +134,8 @@ func TestFunctionsEndToEnd(t *testing.T) {
 		return p
 	}
 	loginFn := pool("LoginFunction", map[string]string{
-		"WECHAT_APPID": wechatemu.DefaultAppID, "WECHAT_SECRET": wechatemu.DefaultSecret,
-		"WECHAT_API_BASE": wx.URL, "SESSION_TTL": "1h",
+		config.VarAppID: wechatemu.DefaultAppID, config.VarSecret: wechatemu.DefaultSecret,
+		config.VarAPIBase: wx.URL, config.VarSessionTTL: "1h",
 	})
 	authFn := pool("AuthorizerFunction", nil)
 	apiFn := pool("ApiFunction", nil)
@@ -260,10 +253,10 @@ func TestMissingConfiguration(t *testing.T) {
 		env     []string
 		missing []string
 	}{
-		{fn: "login", missing: []string{"WECHAT_APPID", "SESSIONS_TABLE", "USERS_TABLE", "WECHAT_SECRET"}},
-		{fn: "login", env: []string{"WECHAT_APPID=wx1", "WECHAT_SECRET=s3cr3t-value", "USERS_TABLE=u"}, missing: []string{"SESSIONS_TABLE"}},
-		{fn: "authorizer", missing: []string{"SESSIONS_TABLE"}},
-		{fn: "api", env: []string{"SESSIONS_TABLE=s"}, missing: []string{"PROFILES_TABLE"}},
+		{fn: "login", missing: []string{config.VarAppID, config.VarSessionsTable, config.VarUsersTable, config.VarSecret}},
+		{fn: "login", env: []string{"WECHAT_APPID=wx1", "WECHAT_SECRET=s3cr3t-value", "USERS_TABLE=u"}, missing: []string{config.VarSessionsTable}},
+		{fn: "authorizer", missing: []string{config.VarSessionsTable}},
+		{fn: "api", env: []string{"SESSIONS_TABLE=s"}, missing: []string{config.VarProfilesTable}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fn+" "+strings.Join(tt.missing, ","), func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/logging"
 )
 
@@ -20,7 +21,7 @@ type Setup func(logger *slog.Logger, getenv func(string) string) (handler any, e
 
 // Run sets up the function and serves invocations; it does not return.
 func Run(setup Setup) {
-	logger := logging.New(os.Stdout, os.Getenv(logging.EnvLevel))
+	logger := logging.New(os.Stdout, os.Getenv(config.VarLogLevel))
 	slog.SetDefault(logger)
 	handler, err := setup(logger, os.Getenv)
 	if err != nil {

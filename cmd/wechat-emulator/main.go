@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
 )
 
@@ -43,10 +44,10 @@ func run(args []string, log *slog.Logger) error {
 		return err
 	}
 	if *appID == "" {
-		*appID = envOr("WECHAT_APPID", wechatemu.DefaultAppID)
+		*appID = envOr(config.VarAppID, wechatemu.DefaultAppID)
 	}
 	if *secret == "" {
-		*secret = envOr("WECHAT_SECRET", wechatemu.DefaultSecret)
+		*secret = envOr(config.VarSecret, wechatemu.DefaultSecret)
 	}
 
 	emu := wechatemu.New(wechatemu.Config{AppID: *appID, Secret: *secret, CodeTTL: *ttl, Logger: log})

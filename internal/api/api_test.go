@@ -46,13 +46,8 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, logs: &testutil.Buffer{}, counter: &testutil.CountingClient{}}
 	logger := logging.New(e.logs, "debug")
 	db := dynalitetest.Client(t, server, func(o *dynamodb.Options) { o.HTTPClient = e.counter })
-	sessions, users, profiles := dynalitetest.TableName(t, "s"), dynalitetest.TableName(t, "u"), dynalitetest.TableName(t, "p")
-	schema := dynamostore.Schema(sessions, users)
-	if err := dynalite.CreateTables(context.Background(), db, []dynalite.Table{
-		{Input: schema[0]}, {Input: schema[1]}, {Input: profile.Schema(profiles)},
-	}, logger); err != nil {
-		t.Fatal(err)
-	}
+	tables := dynalitetest.Tables(t, db, "SessionsTable", "UsersTable", "ProfilesTable")
+	sessions, users, profiles := tables["SessionsTable"], tables["UsersTable"], tables["ProfilesTable"]
 	var err error
 	if e.store, err = dynamostore.New(db, dynamostore.Config{SessionsTable: sessions, UsersTable: users, Logger: logger}); err != nil {
 		t.Fatal(err)

@@ -45,12 +45,9 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, logs: &testutil.Buffer{}, counter: &testutil.CountingClient{}}
 	logger := logging.New(e.logs, "debug")
 	e.db = dynalitetest.Client(t, server, func(o *dynamodb.Options) { o.HTTPClient = e.counter })
-	e.sessions = dynalitetest.TableName(t, "sessions")
-	users := dynalitetest.TableName(t, "users")
-	schema := dynamostore.Schema(e.sessions, users)
-	if err := dynalite.CreateTables(context.Background(), e.db, []dynalite.Table{{Input: schema[0]}, {Input: schema[1]}}, logger); err != nil {
-		t.Fatal(err)
-	}
+	tables := dynalitetest.Tables(t, e.db, "SessionsTable", "UsersTable")
+	e.sessions = tables["SessionsTable"]
+	users := tables["UsersTable"]
 	var err error
 	e.store, err = dynamostore.New(e.db, dynamostore.Config{SessionsTable: e.sessions, UsersTable: users, OpTimeout: 2 * time.Second, Logger: logger})
 	if err != nil {

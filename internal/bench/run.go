@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
 	"github.com/wxsession/wxsession/internal/devstack/stack"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
@@ -170,7 +171,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	logf("starting the local stack (functions reach DynamoDB and WeChat through counting proxies)")
 	counted, err := startStack(ctx, root, map[string]map[string]string{
-		stack.GlobalEnvKey: {"DYNAMODB_ENDPOINT": dyn.URL(), "WECHAT_API_BASE": wx.URL()},
+		stack.GlobalEnvKey: {config.VarDynamoDBEndpoint: dyn.URL(), config.VarAPIBase: wx.URL()},
 	}, cfg.Progress)
 	if err != nil {
 		return nil, err
@@ -182,7 +183,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := wx.SetTarget(counted.WeChatURL); err != nil {
 		return nil, err
 	}
-	sessionsTable := counted.Pool(AuthorizerFunction).Config().Env["SESSIONS_TABLE"]
+	sessionsTable := counted.Pool(AuthorizerFunction).Config().Env[config.VarSessionsTable]
 
 	logf("counting DynamoDB requests per operation")
 	if r.Dynamo, err = measureDynamo(ctx, counted, dyn, sessionsTable, cfg.DynamoReps); err != nil {
@@ -387,9 +388,9 @@ func coldTargets(ctx context.Context, st *stack.Stack, bins map[string]string, s
 			event: "GET /me with an authorizer context (no I/O)", payload: fixed(meEvent),
 			probe: meEvent, check: wantStatus(200), probeChk: wantStatus(200)},
 		{name: "login+ssm", cfg: fcfg(LoginFunction, bins["login"], func(env map[string]string) {
-			delete(env, "WECHAT_SECRET")
-			env["WECHAT_SECRET_PARAMETER"] = "/wxsession/wechat-secret"
-			env["SSM_ENDPOINT"] = ssmURL
+			delete(env, config.VarSecret)
+			env[config.VarSecretParameter] = "/wxsession/wechat-secret"
+			env[config.VarSSMEndpoint] = ssmURL
 		}),
 			event: "as login; the secret comes from SSM GetParameter at init", payload: loginEvent,
 			probe: badLogin, check: wantStatus(200), probeChk: wantStatus(400)},

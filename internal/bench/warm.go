@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
 	"github.com/wxsession/wxsession/internal/devstack/stack"
 	"github.com/wxsession/wxsession/session"
@@ -153,7 +154,7 @@ func measureWarm(ctx context.Context, st *stack.Stack, s warmSettings, logf func
 // invocations on their own.
 func breakdown(ctx context.Context, st *stack.Stack, me loginResult, s warmSettings) (Breakdown, error) {
 	var b Breakdown
-	table := st.Pool(AuthorizerFunction).Config().Env["SESSIONS_TABLE"]
+	table := st.Pool(AuthorizerFunction).Config().Env[config.VarSessionsTable]
 	in := &dynamodb.GetItemInput{
 		TableName:      aws.String(table),
 		Key:            map[string]types.AttributeValue{"sid": &types.AttributeValueMemberS{Value: session.Hash(me.SessionID)}},

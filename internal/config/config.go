@@ -1,5 +1,5 @@
 // Package config reads wxsession's configuration from the environment
-// (DESIGN.md §5) for the three Lambda functions and the local stack.
+// (docs/design.md §5) for the three Lambda functions and the local stack.
 //
 // An [Env] wraps a getenv function and collects every problem it meets, so
 // that a cold start fails once, with one log line naming every missing or
@@ -24,23 +24,76 @@ import (
 	"time"
 )
 
-// Variable names read by this package.
+// The environment variables wxsession reads: this block and [Vars] are the
+// one place their names are written (docs/design.md §5). The AWS SDK's own
+// variables (AWS_REGION, AWS_ENDPOINT_URL_*, credentials) are AWS's names
+// and not listed.
 const (
-	VarAppID           = "WECHAT_APPID"
-	VarSecret          = "WECHAT_SECRET"
-	VarSecretParameter = "WECHAT_SECRET_PARAMETER"
-	VarSecretARN       = "WECHAT_SECRET_ARN"
-	VarAPIBase         = "WECHAT_API_BASE"
-	VarSessionsTable   = "SESSIONS_TABLE"
-	VarUsersTable      = "USERS_TABLE"
-	VarProfilesTable   = "PROFILES_TABLE"
-	VarSessionTTL      = "SESSION_TTL"
+	VarAppID                  = "WECHAT_APPID"
+	VarSecret                 = "WECHAT_SECRET"
+	VarSecretParameter        = "WECHAT_SECRET_PARAMETER"
+	VarSecretARN              = "WECHAT_SECRET_ARN"
+	VarAPIBase                = "WECHAT_API_BASE"
+	VarSessionsTable          = "SESSIONS_TABLE"
+	VarUsersTable             = "USERS_TABLE"
+	VarProfilesTable          = "PROFILES_TABLE"
+	VarSessionTTL             = "SESSION_TTL"
+	VarLogLevel               = "LOG_LEVEL"
+	VarDynamoDBEndpoint       = "DYNAMODB_ENDPOINT"
+	VarSSMEndpoint            = "SSM_ENDPOINT"
+	VarSecretsManagerEndpoint = "SECRETS_MANAGER_ENDPOINT"
 	// VarMetricsNamespace is the CloudWatch namespace of the functions'
 	// EMF metric lines (docs/design.md §8); unset means "wxsession".
 	VarMetricsNamespace = "METRICS_NAMESPACE"
 )
 
-// Defaults and limits (DESIGN.md §5).
+// Var describes one environment variable.
+type Var struct {
+	// Name is the variable's name.
+	Name string
+	// Meaning says what it holds, for documentation and error messages.
+	Meaning string
+	// Setting marks an operator setting: `make dev` passes a value set in
+	// the shell through to every function whose template declares the
+	// variable (docs/design.md §6). Wiring that the local stack provides
+	// itself (tables, endpoints, the emulator's appid and secret) is not a
+	// setting.
+	Setting bool
+	// Secret marks a variable whose value is never quoted in an error.
+	Secret bool
+}
+
+// Vars is the table of every variable in the block above, in the order
+// docs/design.md §5 lists them.
+var Vars = []Var{
+	{Name: VarAppID, Meaning: "the mini-program's appid (required by login)"},
+	{Name: VarSecret, Meaning: "the app secret itself (local runs; in AWS use a parameter or secret)", Secret: true},
+	{Name: VarSecretParameter, Meaning: "SSM Parameter Store name of the app secret (SecureString)"},
+	{Name: VarSecretARN, Meaning: "Secrets Manager ARN or name of the app secret"},
+	{Name: VarAPIBase, Meaning: "WeChat API base URLs, comma-separated, tried in order"},
+	{Name: VarSessionsTable, Meaning: "the sessions table"},
+	{Name: VarUsersTable, Meaning: "the users table (login)"},
+	{Name: VarProfilesTable, Meaning: "the profiles table (api)"},
+	{Name: VarSessionTTL, Meaning: "session lifetime, a Go duration", Setting: true},
+	{Name: VarLogLevel, Meaning: "debug, info, warn or error", Setting: true},
+	{Name: VarDynamoDBEndpoint, Meaning: "DynamoDB endpoint URL (local runs only; unset = AWS)"},
+	{Name: VarSSMEndpoint, Meaning: "SSM endpoint URL override (local runs and tests)"},
+	{Name: VarSecretsManagerEndpoint, Meaning: "Secrets Manager endpoint URL override (local runs and tests)"},
+	{Name: VarMetricsNamespace, Meaning: "CloudWatch namespace of the EMF metric lines; unset means wxsession"},
+}
+
+// Settings returns the names of the variables marked Setting.
+func Settings() []string {
+	var out []string
+	for _, v := range Vars {
+		if v.Setting {
+			out = append(out, v.Name)
+		}
+	}
+	return out
+}
+
+// Defaults and limits (docs/design.md §5).
 const (
 	// DefaultAPIBase is WeChat's primary API host, then its failover host
 	// (the WECHAT_API_BASE list used when the variable is unset; it equals

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
 )
@@ -22,7 +23,7 @@ import (
 func BenchmarkGetItem(b *testing.B) {
 	srv := dynalitetest.NewTestServer(b)
 	ctx := context.Background()
-	c, _, err := dynamoclient.New(ctx, getenv(map[string]string{dynamoclient.EnvEndpoint: srv.Endpoint, "AWS_ACCESS_KEY_ID": ""}))
+	c, _, err := dynamoclient.New(ctx, getenv(map[string]string{config.VarDynamoDBEndpoint: srv.Endpoint, "AWS_ACCESS_KEY_ID": ""}))
 	if err != nil {
 		b.Fatal(err)
 	}

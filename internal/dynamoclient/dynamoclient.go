@@ -35,19 +35,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/wxsession/wxsession/internal/config"
 )
 
-// Environment variables read by New (besides the SDK's own, such as
-// AWS_REGION and the credentials Lambda provides).
-const (
-	// EnvEndpoint overrides the DynamoDB endpoint, for local runs
-	// (dynalite or DynamoDB Local), e.g. http://127.0.0.1:8000.
-	EnvEndpoint = "DYNAMODB_ENDPOINT"
-	// EnvRegion is the region; Lambda always sets it.
-	EnvRegion = "AWS_REGION"
-)
+// envRegion is the AWS SDK's region variable; Lambda always sets it.
+const envRegion = "AWS_REGION"
 
 // Transport and retry settings; see the package documentation for why they
 // are this tight.
@@ -62,7 +57,7 @@ const (
 // localRegion is used with a local endpoint when no region is configured.
 const localRegion = "us-east-1"
 
-// New loads the AWS configuration (config.LoadDefaultConfig: region from
+// New loads the AWS configuration (awsconfig.LoadDefaultConfig: region from
 // AWS_REGION, credentials from the Lambda environment) and returns a
 // DynamoDB client with fail-fast timeouts and retries, and the aws.Config it
 // was built from (for other clients that want the same settings).
@@ -72,35 +67,35 @@ const localRegion = "us-east-1"
 // not set static dummy credentials are used, so a local run never probes the
 // EC2 metadata service or needs an AWS account.
 func New(ctx context.Context, getenv func(string) string) (*dynamodb.Client, aws.Config, error) {
-	endpoint := getenv(EnvEndpoint)
+	endpoint := getenv(config.VarDynamoDBEndpoint)
 	if endpoint != "" {
 		u, err := url.Parse(endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, aws.Config{}, fmt.Errorf("dynamoclient: %s=%q is not an http(s) URL", EnvEndpoint, endpoint)
+			return nil, aws.Config{}, fmt.Errorf("dynamoclient: %s=%q is not an http(s) URL", config.VarDynamoDBEndpoint, endpoint)
 		}
 	}
 
-	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(HTTPClient()),
-		config.WithRetryer(NewRetryer),
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithHTTPClient(HTTPClient()),
+		awsconfig.WithRetryer(NewRetryer),
 	}
-	if r := getenv(EnvRegion); r != "" {
-		opts = append(opts, config.WithRegion(r))
+	if r := getenv(envRegion); r != "" {
+		opts = append(opts, awsconfig.WithRegion(r))
 	} else if endpoint != "" {
-		opts = append(opts, config.WithRegion(localRegion))
+		opts = append(opts, awsconfig.WithRegion(localRegion))
 	}
 	if endpoint != "" && getenv("AWS_ACCESS_KEY_ID") == "" {
-		opts = append(opts, config.WithCredentialsProvider(aws.CredentialsProviderFunc(
+		opts = append(opts, awsconfig.WithCredentialsProvider(aws.CredentialsProviderFunc(
 			func(context.Context) (aws.Credentials, error) {
 				return aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local", Source: "dynamoclient.local"}, nil
 			})))
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, aws.Config{}, fmt.Errorf("dynamoclient: load AWS config: %w", err)
 	}
 	if cfg.Region == "" {
-		return nil, aws.Config{}, fmt.Errorf("dynamoclient: no AWS region (set %s)", EnvRegion)
+		return nil, aws.Config{}, fmt.Errorf("dynamoclient: no AWS region (set %s)", envRegion)
 	}
 	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if endpoint != "" {

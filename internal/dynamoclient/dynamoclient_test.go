@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
 )
@@ -41,7 +42,7 @@ func getenv(m map[string]string) func(string) string {
 func TestNewAgainstDynalite(t *testing.T) {
 	isolate(t)
 	srv := dynalitetest.NewTestServer(t)
-	c, cfg, err := dynamoclient.New(context.Background(), getenv(map[string]string{dynamoclient.EnvEndpoint: srv.Endpoint}))
+	c, cfg, err := dynamoclient.New(context.Background(), getenv(map[string]string{config.VarDynamoDBEndpoint: srv.Endpoint}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,10 +62,10 @@ func TestNewRegionAndEndpoint(t *testing.T) {
 		wantRegion string
 	}{
 		{"AWS like Lambda", map[string]string{"AWS_REGION": "ap-shanghai-1"}, "", "ap-shanghai-1"},
-		{"local with region", map[string]string{"AWS_REGION": "eu-west-1", dynamoclient.EnvEndpoint: "http://127.0.0.1:8000"}, "", "eu-west-1"},
+		{"local with region", map[string]string{"AWS_REGION": "eu-west-1", config.VarDynamoDBEndpoint: "http://127.0.0.1:8000"}, "", "eu-west-1"},
 		{"no region", map[string]string{}, "region", ""},
-		{"endpoint without scheme", map[string]string{dynamoclient.EnvEndpoint: "127.0.0.1:8000"}, dynamoclient.EnvEndpoint, ""},
-		{"endpoint with other scheme", map[string]string{dynamoclient.EnvEndpoint: "ftp://x"}, dynamoclient.EnvEndpoint, ""},
+		{"endpoint without scheme", map[string]string{config.VarDynamoDBEndpoint: "127.0.0.1:8000"}, config.VarDynamoDBEndpoint, ""},
+		{"endpoint with other scheme", map[string]string{config.VarDynamoDBEndpoint: "ftp://x"}, config.VarDynamoDBEndpoint, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,7 +110,7 @@ func TestRetriesAreFewAndShort(t *testing.T) {
 		writeBody(w, 400, `{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow down"}`)
 	}))
 	defer srv.Close()
-	c, _, err := dynamoclient.New(context.Background(), getenv(map[string]string{dynamoclient.EnvEndpoint: srv.URL}))
+	c, _, err := dynamoclient.New(context.Background(), getenv(map[string]string{config.VarDynamoDBEndpoint: srv.URL}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestHungServerDoesNotHang(t *testing.T) {
 		}
 		mu.Unlock()
 	}()
-	c, _, err := dynamoclient.New(context.Background(), getenv(map[string]string{dynamoclient.EnvEndpoint: "http://" + l.Addr().String()}))
+	c, _, err := dynamoclient.New(context.Background(), getenv(map[string]string{config.VarDynamoDBEndpoint: "http://" + l.Addr().String()}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
@@ -84,7 +85,7 @@ func total(ops map[string]int) int {
 // with requests counted.
 func newClient(t testing.TB, ep string) (*dynamodb.Client, *counter) {
 	t.Helper()
-	env := map[string]string{dynamoclient.EnvEndpoint: ep}
+	env := map[string]string{config.VarDynamoDBEndpoint: ep}
 	_, cfg, err := dynamoclient.New(context.Background(), func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatalf("dynamoclient.New: %v", err)
@@ -132,24 +133,13 @@ func newEnv(t *testing.T, cfg dynamostore.Config) *env {
 	t.Helper()
 	c, cnt := newClient(t, endpoint)
 	e := &env{
-		client:   c,
-		count:    cnt,
-		clock:    &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
-		logs:     &testutil.Buffer{},
-		sessions: dynalitetest.TableName(t, "sessions"),
-		users:    dynalitetest.TableName(t, "users"),
+		client: c,
+		count:  cnt,
+		clock:  &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
+		logs:   &testutil.Buffer{},
 	}
-	var tables []dynalite.Table
-	for i, in := range dynamostore.Schema(e.sessions, e.users) {
-		tt := dynalite.Table{Input: in}
-		if i == 0 {
-			tt.TTLAttribute = dynamostore.TTLAttribute
-		}
-		tables = append(tables, tt)
-	}
-	if err := dynalite.CreateTables(context.Background(), c, tables, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatalf("create tables: %v", err)
-	}
+	tables := dynalitetest.Tables(t, c, "SessionsTable", "UsersTable")
+	e.sessions, e.users = tables["SessionsTable"], tables["UsersTable"]
 	cfg.SessionsTable, cfg.UsersTable = e.sessions, e.users
 	if cfg.Now == nil {
 		cfg.Now = e.clock.Now

@@ -1,13 +1,8 @@
 package dynamostore
 
-import (
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-)
-
-// Attribute and index names. template.yaml must declare the same keys,
-// index and TTL attribute (Schema is the reference).
+// Attribute and index names the store reads and writes. The tables' schema
+// (keys, the openid index, TTL) is declared once, in template.yaml; the store
+// tests create their tables from it (dynalitetest.Tables).
 const (
 	// AttrSID is the sessions table's partition key: session.Hash(id).
 	AttrSID = "sid"
@@ -34,40 +29,3 @@ const (
 	// openid (HASH openid, projection KEYS_ONLY).
 	DefaultOpenIDIndex = "openid-index"
 )
-
-// Schema returns the CreateTable inputs of the sessions and users tables
-// (on-demand billing), in that order. Tests and the local stack create
-// tables from it; template.yaml declares the same schema for AWS. The TTL
-// attribute of the sessions table is TTLAttribute; the users table has none.
-func Schema(sessionsTable, usersTable string) []dynamodb.CreateTableInput {
-	return []dynamodb.CreateTableInput{
-		{
-			TableName:   aws.String(sessionsTable),
-			BillingMode: types.BillingModePayPerRequest,
-			AttributeDefinitions: []types.AttributeDefinition{
-				{AttributeName: aws.String(AttrSID), AttributeType: types.ScalarAttributeTypeS},
-				{AttributeName: aws.String(AttrOpenID), AttributeType: types.ScalarAttributeTypeS},
-			},
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(AttrSID), KeyType: types.KeyTypeHash},
-			},
-			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
-				IndexName: aws.String(DefaultOpenIDIndex),
-				KeySchema: []types.KeySchemaElement{
-					{AttributeName: aws.String(AttrOpenID), KeyType: types.KeyTypeHash},
-				},
-				Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
-			}},
-		},
-		{
-			TableName:   aws.String(usersTable),
-			BillingMode: types.BillingModePayPerRequest,
-			AttributeDefinitions: []types.AttributeDefinition{
-				{AttributeName: aws.String(AttrOpenID), AttributeType: types.ScalarAttributeTypeS},
-			},
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(AttrOpenID), KeyType: types.KeyTypeHash},
-			},
-		},
-	}
-}

@@ -1,6 +1,6 @@
 // Package dynamostore keeps wxsession's sessions and users in DynamoDB.
 //
-// Two tables (see Schema):
+// Two tables (declared in template.yaml):
 //
 //   - sessions: one item per login, keyed by sid = session.Hash(id), never
 //     the id itself; expires_at is the TTL attribute; the GSI openid-index

@@ -619,27 +619,6 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-func TestSchema(t *testing.T) {
-	in := dynamostore.Schema("s-table", "u-table")
-	if len(in) != 2 || aws.ToString(in[0].TableName) != "s-table" || aws.ToString(in[1].TableName) != "u-table" {
-		t.Fatalf("Schema tables = %v", in)
-	}
-	s := in[0]
-	if k := s.KeySchema; len(k) != 1 || aws.ToString(k[0].AttributeName) != "sid" || k[0].KeyType != types.KeyTypeHash {
-		t.Errorf("sessions key = %v", k)
-	}
-	if g := s.GlobalSecondaryIndexes; len(g) != 1 || aws.ToString(g[0].IndexName) != "openid-index" ||
-		aws.ToString(g[0].KeySchema[0].AttributeName) != "openid" || g[0].Projection.ProjectionType != types.ProjectionTypeKeysOnly {
-		t.Errorf("sessions GSI = %+v", g)
-	}
-	if k := in[1].KeySchema; len(k) != 1 || aws.ToString(k[0].AttributeName) != "openid" {
-		t.Errorf("users key = %v", k)
-	}
-	if dynamostore.TTLAttribute != "expires_at" {
-		t.Errorf("TTLAttribute = %q", dynamostore.TTLAttribute)
-	}
-}
-
 func TestReadOnlyStoreWithoutUsersTable(t *testing.T) {
 	e := newEnv(t, dynamostore.Config{})
 	ro, err := dynamostore.New(e.client, dynamostore.Config{SessionsTable: e.sessions, Now: e.clock.Now})

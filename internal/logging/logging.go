@@ -16,9 +16,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
-// EnvLevel is the environment variable holding the log level.
-const EnvLevel = "LOG_LEVEL"
-
 // RequestIDKey is the attribute that carries the Lambda request id.
 const RequestIDKey = "request_id"
 

@@ -91,15 +91,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	}
 
 	e.db = dynalitetest.Client(t, server)
-	e.sessions = dynalitetest.TableName(t, "sessions")
-	e.users = dynalitetest.TableName(t, "users")
-	schema := dynamostore.Schema(e.sessions, e.users)
-	if err := dynalite.CreateTables(context.Background(), e.db, []dynalite.Table{
-		{Input: schema[0], TTLAttribute: dynamostore.TTLAttribute},
-		{Input: schema[1]},
-	}, e.logger); err != nil {
-		t.Fatal(err)
-	}
+	tables := dynalitetest.Tables(t, e.db, "SessionsTable", "UsersTable")
+	e.sessions, e.users = tables["SessionsTable"], tables["UsersTable"]
 	storeDB := e.db
 	if cfg.db != nil {
 		storeDB = cfg.db

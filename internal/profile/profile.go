@@ -30,7 +30,8 @@ const (
 	MaxAvatarURLLen  = 1024
 )
 
-// AttrOpenID is the profiles table's partition key.
+// AttrOpenID is the profiles table's partition key (template.yaml declares
+// the table).
 const AttrOpenID = "openid"
 
 // DefaultOpTimeout bounds every store operation when Config.OpTimeout is 0.
@@ -187,19 +188,4 @@ func (s *Store) Put(ctx context.Context, openid string, p Profile) (Profile, err
 		return Profile{}, fmt.Errorf("profile: put: %w: %w", session.ErrUnavailable, err)
 	}
 	return p, nil
-}
-
-// Schema returns the CreateTable input of the profiles table (partition key
-// openid, on-demand billing). template.yaml declares the same table.
-func Schema(table string) dynamodb.CreateTableInput {
-	return dynamodb.CreateTableInput{
-		TableName:   aws.String(table),
-		BillingMode: types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String(AttrOpenID), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String(AttrOpenID), KeyType: types.KeyTypeHash},
-		},
-	}
 }

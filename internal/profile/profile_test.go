@@ -3,12 +3,10 @@ package profile_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/wxsession/wxsession/internal/devstack/dynalite"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/profile"
 	"github.com/wxsession/wxsession/session"
@@ -59,10 +57,7 @@ func TestValidate(t *testing.T) {
 func TestStore(t *testing.T) {
 	srv := dynalitetest.NewTestServer(t)
 	db := dynalitetest.Client(t, srv)
-	table := dynalitetest.TableName(t, "profiles")
-	if err := dynalite.CreateTables(context.Background(), db, []dynalite.Table{{Input: profile.Schema(table)}}, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	table := dynalitetest.Tables(t, db, "ProfilesTable")["ProfilesTable"]
 	now := time.Date(2026, 1, 2, 3, 4, 5, 678_900_000, time.FixedZone("CST", 8*3600))
 	s, err := profile.New(db, profile.Config{Table: table, Now: func() time.Time { return now }})
 	if err != nil {

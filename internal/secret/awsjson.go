@@ -17,6 +17,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/wxsession/wxsession/internal/config"
 )
 
 const (
@@ -51,12 +53,12 @@ var (
 	ssmService = service{
 		name: "SSM", operation: "GetParameter", target: "AmazonSSM.GetParameter",
 		signingName: "ssm", prefix: "ssm",
-		envEndpoint: EnvSSMEndpoint, envSDK: envSDKSSMEndpoint,
+		envEndpoint: config.VarSSMEndpoint, envSDK: envSDKSSMEndpoint,
 	}
 	secretsManagerService = service{
 		name: "Secrets Manager", operation: "GetSecretValue", target: "secretsmanager.GetSecretValue",
 		signingName: "secretsmanager", prefix: "secretsmanager",
-		envEndpoint: EnvSecretsManagerEndpoint, envSDK: envSDKSecretsManagerEndpoint,
+		envEndpoint: config.VarSecretsManagerEndpoint, envSDK: envSDKSecretsManagerEndpoint,
 	}
 )
 

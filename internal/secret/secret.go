@@ -70,15 +70,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/wxsession/wxsession/internal/config"
 )
 
-// Environment variables read by [Source.Load].
+// The AWS SDK's endpoint variables, honoured like the SDK does (wxsession's
+// own variable names are in package config).
 const (
-	EnvSecret                    = "WECHAT_SECRET"
-	EnvSecretParameter           = "WECHAT_SECRET_PARAMETER"
-	EnvSecretARN                 = "WECHAT_SECRET_ARN"
-	EnvSSMEndpoint               = "SSM_ENDPOINT"
-	EnvSecretsManagerEndpoint    = "SECRETS_MANAGER_ENDPOINT"
 	envSDKSSMEndpoint            = "AWS_ENDPOINT_URL_SSM"
 	envSDKSecretsManagerEndpoint = "AWS_ENDPOINT_URL_SECRETS_MANAGER"
 	envIgnoreConfiguredEndpoint  = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
@@ -86,11 +84,11 @@ const (
 
 // JSON keys looked up, in order, when a Secrets Manager SecretString is a
 // JSON object.
-var secretJSONKeys = []string{"secret", "WECHAT_SECRET"}
+var secretJSONKeys = []string{"secret", config.VarSecret}
 
 // ErrNotConfigured is returned when none of WECHAT_SECRET,
 // WECHAT_SECRET_PARAMETER and WECHAT_SECRET_ARN is set.
-var ErrNotConfigured = errors.New("secret: none of " + EnvSecret + ", " + EnvSecretParameter + ", " + EnvSecretARN + " is set")
+var ErrNotConfigured = errors.New("secret: none of " + config.VarSecret + ", " + config.VarSecretParameter + ", " + config.VarSecretARN + " is set")
 
 // Source loads the app secret. Only AWS is needed when the secret comes
 // from SSM or Secrets Manager; the other fields have defaults.
@@ -115,13 +113,13 @@ func (s Source) Load(ctx context.Context) (string, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	if v := strings.TrimSpace(getenv(EnvSecret)); v != "" {
+	if v := strings.TrimSpace(getenv(config.VarSecret)); v != "" {
 		return v, nil
 	}
-	if name := strings.TrimSpace(getenv(EnvSecretParameter)); name != "" {
+	if name := strings.TrimSpace(getenv(config.VarSecretParameter)); name != "" {
 		return s.loadSSM(ctx, getenv, name)
 	}
-	if id := strings.TrimSpace(getenv(EnvSecretARN)); id != "" {
+	if id := strings.TrimSpace(getenv(config.VarSecretARN)); id != "" {
 		return s.loadSecretsManager(ctx, getenv, id)
 	}
 	return "", ErrNotConfigured

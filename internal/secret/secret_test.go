@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/wxsession/wxsession/internal/config"
 )
 
 const (
@@ -30,7 +32,7 @@ func staticCreds(c aws.Credentials) aws.CredentialsProvider {
 // source returns a Source pointed at f with env as environment; the
 // endpoint variables are filled in unless env already sets them.
 func source(f *fakeAWS, creds aws.Credentials, env map[string]string) Source {
-	m := map[string]string{EnvSSMEndpoint: f.srv.URL, EnvSecretsManagerEndpoint: f.srv.URL}
+	m := map[string]string{config.VarSSMEndpoint: f.srv.URL, config.VarSecretsManagerEndpoint: f.srv.URL}
 	for k, v := range env {
 		m[k] = v
 	}
@@ -48,9 +50,9 @@ func TestEnvSecretWinsWithoutRequest(t *testing.T) {
 	f := newFakeAWS(t, testCreds, "us-east-1", testNow)
 	f.params[testParam] = "from-ssm"
 	s := source(f, testCreds, map[string]string{
-		EnvSecret:          "  from-env\n",
-		EnvSecretParameter: testParam,
-		EnvSecretARN:       testARN,
+		config.VarSecret:          "  from-env\n",
+		config.VarSecretParameter: testParam,
+		config.VarSecretARN:       testARN,
 	})
 	got, err := s.Load(context.Background())
 	if err != nil || got != "from-env" {
@@ -138,7 +140,7 @@ func TestLoadSSM(t *testing.T) {
 			}
 			f.denied[testParam] = tt.denied
 			f.addFaults(tt.faults...)
-			got, err := source(f, tt.creds, map[string]string{EnvSecretParameter: testParam}).Load(context.Background())
+			got, err := source(f, tt.creds, map[string]string{config.VarSecretParameter: testParam}).Load(context.Background())
 			if tt.wantErr == "" {
 				if err != nil || got != tt.want {
 					t.Fatalf("Load = %q, %v; want %q", got, err, tt.want)
@@ -192,7 +194,7 @@ func TestLoadSecretsManager(t *testing.T) {
 				f.secrets[testARN] = *tt.secret
 			}
 			f.denied[testARN] = tt.denied
-			got, err := source(f, tokenCred, map[string]string{EnvSecretARN: testARN}).Load(context.Background())
+			got, err := source(f, tokenCred, map[string]string{config.VarSecretARN: testARN}).Load(context.Background())
 			if tt.wantErr == "" {
 				if err != nil || got != tt.want {
 					t.Fatalf("Load = %q, %v; want %q", got, err, tt.want)
@@ -220,7 +222,7 @@ func TestParameterWinsOverSecretARN(t *testing.T) {
 	f := newFakeAWS(t, testCreds, "us-east-1", testNow)
 	f.params[testParam] = "from-ssm"
 	f.secrets[testARN] = smSecret{String: strp("from-sm")}
-	got, err := source(f, testCreds, map[string]string{EnvSecretParameter: testParam, EnvSecretARN: testARN}).Load(context.Background())
+	got, err := source(f, testCreds, map[string]string{config.VarSecretParameter: testParam, config.VarSecretARN: testARN}).Load(context.Background())
 	if err != nil || got != "from-ssm" {
 		t.Fatalf("Load = %q, %v; want from-ssm", got, err)
 	}
@@ -249,7 +251,7 @@ func TestVerifierRejectsBadSignature(t *testing.T) {
 			}
 			f := newFakeAWS(t, serverCreds, "us-east-1", testNow)
 			f.params[testParam] = testSecret
-			s := source(f, tt.client, map[string]string{EnvSecretParameter: testParam})
+			s := source(f, tt.client, map[string]string{config.VarSecretParameter: testParam})
 			s.AWS.Region = tt.region
 			_, err := s.Load(context.Background())
 			if err == nil || !strings.Contains(err.Error(), "InvalidSignatureException") {
@@ -267,7 +269,7 @@ func TestHungServerIsBounded(t *testing.T) {
 	f.params[testParam] = testSecret
 	f.addFaults(fault{hang: true}, fault{hang: true}, fault{hang: true}, fault{hang: true})
 	start := time.Now()
-	_, err := source(f, testCreds, map[string]string{EnvSecretParameter: testParam}).Load(context.Background())
+	_, err := source(f, testCreds, map[string]string{config.VarSecretParameter: testParam}).Load(context.Background())
 	elapsed := time.Since(start)
 	if err == nil {
 		t.Fatal("Load succeeded against a hung server")
@@ -288,7 +290,7 @@ func TestHungServerThenSuccess(t *testing.T) {
 	f := newFakeAWS(t, testCreds, "us-east-1", testNow)
 	f.params[testParam] = testSecret
 	f.addFaults(fault{hang: true})
-	got, err := source(f, testCreds, map[string]string{EnvSecretParameter: testParam}).Load(context.Background())
+	got, err := source(f, testCreds, map[string]string{config.VarSecretParameter: testParam}).Load(context.Background())
 	if err != nil || got != testSecret {
 		t.Fatalf("Load = %q, %v", got, err)
 	}
@@ -303,7 +305,7 @@ func TestCallerContextStopsRetries(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := source(f, testCreds, map[string]string{EnvSecretParameter: testParam}).Load(ctx)
+	_, err := source(f, testCreds, map[string]string{config.VarSecretParameter: testParam}).Load(ctx)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
@@ -322,7 +324,7 @@ func TestOversizedBody(t *testing.T) {
 		_, _ = w.Write([]byte(`{"Parameter":{"Value":"` + testSecret + strings.Repeat("x", maxBody) + `"}}`))
 		return true
 	}
-	_, err := source(f, testCreds, map[string]string{EnvSecretParameter: testParam}).Load(context.Background())
+	_, err := source(f, testCreds, map[string]string{config.VarSecretParameter: testParam}).Load(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("err = %v, want a size error", err)
 	}
@@ -347,17 +349,17 @@ func TestSecretNeverInErrors(t *testing.T) {
 		env   map[string]string
 		extra func(http.ResponseWriter) bool
 	}{
-		{"ssm truncated json", map[string]string{EnvSecretParameter: testParam}, raw(200, `{"Parameter":{"Value":"`+testSecret)},
-		{"ssm value wrong type", map[string]string{EnvSecretParameter: testParam}, raw(200, `{"Parameter":{"Value":["`+testSecret+`"]}}`)},
-		{"ssm bad char after secret", map[string]string{EnvSecretParameter: testParam}, raw(200, `{"Parameter":{"Value":"`+testSecret+`"}`+testSecret)},
-		{"ssm 500 with secret in body", map[string]string{EnvSecretParameter: testParam}, raw(500, `{"Parameter":{"Value":"`+testSecret+`"}}`)},
-		{"ssm 500 typed error with secret in body", map[string]string{EnvSecretParameter: testParam}, raw(500, `{"__type":"InternalServerError","Parameter":{"Value":"`+testSecret+`"}}`)},
-		{"ssm 400 non-json with secret", map[string]string{EnvSecretParameter: testParam}, raw(400, testSecret)},
-		{"sm truncated json", map[string]string{EnvSecretARN: testARN}, raw(200, `{"SecretString":"`+testSecret)},
-		{"sm json object no key", map[string]string{EnvSecretARN: testARN}, raw(200, `{"SecretString":"{\"pw\":\"`+testSecret+`\"}"}`)},
-		{"sm json object malformed", map[string]string{EnvSecretARN: testARN}, raw(200, `{"SecretString":"{\"secret\":\"`+testSecret+`\""}`)},
-		{"sm json key wrong type", map[string]string{EnvSecretARN: testARN}, raw(200, `{"SecretString":"{\"secret\":[\"`+testSecret+`\"]}"}`)},
-		{"sm secret invalid utf8 tail", map[string]string{EnvSecretARN: testARN}, raw(200, `{"SecretString":"{\"secret\":\"`+testSecret+"\xff"+`\"x}"}`)},
+		{"ssm truncated json", map[string]string{config.VarSecretParameter: testParam}, raw(200, `{"Parameter":{"Value":"`+testSecret)},
+		{"ssm value wrong type", map[string]string{config.VarSecretParameter: testParam}, raw(200, `{"Parameter":{"Value":["`+testSecret+`"]}}`)},
+		{"ssm bad char after secret", map[string]string{config.VarSecretParameter: testParam}, raw(200, `{"Parameter":{"Value":"`+testSecret+`"}`+testSecret)},
+		{"ssm 500 with secret in body", map[string]string{config.VarSecretParameter: testParam}, raw(500, `{"Parameter":{"Value":"`+testSecret+`"}}`)},
+		{"ssm 500 typed error with secret in body", map[string]string{config.VarSecretParameter: testParam}, raw(500, `{"__type":"InternalServerError","Parameter":{"Value":"`+testSecret+`"}}`)},
+		{"ssm 400 non-json with secret", map[string]string{config.VarSecretParameter: testParam}, raw(400, testSecret)},
+		{"sm truncated json", map[string]string{config.VarSecretARN: testARN}, raw(200, `{"SecretString":"`+testSecret)},
+		{"sm json object no key", map[string]string{config.VarSecretARN: testARN}, raw(200, `{"SecretString":"{\"pw\":\"`+testSecret+`\"}"}`)},
+		{"sm json object malformed", map[string]string{config.VarSecretARN: testARN}, raw(200, `{"SecretString":"{\"secret\":\"`+testSecret+`\""}`)},
+		{"sm json key wrong type", map[string]string{config.VarSecretARN: testARN}, raw(200, `{"SecretString":"{\"secret\":[\"`+testSecret+`\"]}"}`)},
+		{"sm secret invalid utf8 tail", map[string]string{config.VarSecretARN: testARN}, raw(200, `{"SecretString":"{\"secret\":\"`+testSecret+"\xff"+`\"x}"}`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -492,7 +494,7 @@ func TestParseErrorCodes(t *testing.T) {
 }
 
 func TestMissingCredentialsOrRegion(t *testing.T) {
-	env := map[string]string{EnvSecretParameter: testParam}
+	env := map[string]string{config.VarSecretParameter: testParam}
 	getenv := func(k string) string { return env[k] }
 	if _, err := (Source{Getenv: getenv, AWS: aws.Config{Region: "us-east-1"}}).Load(context.Background()); err == nil || !strings.Contains(err.Error(), "credentials") {
 		t.Errorf("no credentials: err = %v", err)

@@ -37,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/devstack/stack"
 	"github.com/wxsession/wxsession/internal/repo"
 	"github.com/wxsession/wxsession/internal/testutil"
@@ -141,7 +142,7 @@ func startStack(ctx context.Context) (*stack.Stack, error) {
 		Root:    root,
 		APIAddr: "127.0.0.1:0", WeChatAddr: "127.0.0.1:0", DynamoAddr: "127.0.0.1:0",
 		// Debug logging: the leak check then also covers the debug lines.
-		EnvOverrides: map[string]map[string]string{stack.GlobalEnvKey: {"LOG_LEVEL": "debug"}},
+		EnvOverrides: map[string]map[string]string{stack.GlobalEnvKey: {config.VarLogLevel: "debug"}},
 		Logger:       slog.New(slog.NewJSONHandler(&stackLog, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		LogOut:       &fnLog,
 		AccessLog:    &accessLog,

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wxsession/wxsession/httpapi"
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
 	"github.com/wxsession/wxsession/internal/devstack/stack"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
@@ -97,7 +98,7 @@ func newHarness(t *testing.T, o stackOpts) *harness {
 		if env[stack.GlobalEnvKey] == nil {
 			env[stack.GlobalEnvKey] = map[string]string{}
 		}
-		env[stack.GlobalEnvKey]["DYNAMODB_ENDPOINT"] = p.URL()
+		env[stack.GlobalEnvKey][config.VarDynamoDBEndpoint] = p.URL()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
 	"github.com/wxsession/wxsession/internal/faultservers"
 )
@@ -173,7 +174,7 @@ func TestWeChatNetworkFaults(t *testing.T) {
 	for i, row := range rows {
 		t.Run(row.fault, func(t *testing.T) {
 			h := newHarness(t, stackOpts{env: map[string]map[string]string{
-				loginFn: {"WECHAT_API_BASE": bases[i]},
+				loginFn: {config.VarAPIBase: bases[i]},
 			}})
 			// The function cannot reach the emulator: seed a session by hand.
 			h.putSession(randomOpenID(t, "Seed"), time.Now().Add(time.Hour))

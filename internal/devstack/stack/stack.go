@@ -48,6 +48,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite"
 	"github.com/wxsession/wxsession/internal/devstack/gateway"
 	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
@@ -274,11 +275,11 @@ func (s *Stack) functionEnv(f samtemplate.Function) map[string]string {
 	for k, v := range f.Env {
 		env[k] = v
 	}
-	env["DYNAMODB_ENDPOINT"] = s.DynamoURL
-	env["WECHAT_API_BASE"] = s.WeChatURL
-	env["WECHAT_APPID"] = s.Emulator.AppID()
-	env["WECHAT_SECRET"] = wechatemu.DefaultSecret
-	for _, k := range []string{"SESSION_TTL", "LOG_LEVEL"} {
+	env[config.VarDynamoDBEndpoint] = s.DynamoURL
+	env[config.VarAPIBase] = s.WeChatURL
+	env[config.VarAppID] = s.Emulator.AppID()
+	env[config.VarSecret] = wechatemu.DefaultSecret
+	for _, k := range config.Settings() {
 		if v := s.opts.Getenv(k); v != "" {
 			env[k] = v
 		}

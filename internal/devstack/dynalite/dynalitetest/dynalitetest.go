@@ -11,15 +11,22 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/wxsession/wxsession/internal/devstack/dynalite"
+	"github.com/wxsession/wxsession/internal/devstack/samtemplate"
+	"github.com/wxsession/wxsession/internal/repo"
 )
 
 // NewTestServer starts an in-memory dynalite on a free port of 127.0.0.1
@@ -66,6 +73,53 @@ func TableName(t testing.TB, base string) string {
 		name = name[:200]
 	}
 	return name + "-" + hex.EncodeToString(b[:])
+}
+
+// templateTables caches template.yaml's tables, read once per test binary.
+var templateTables = sync.OnceValues(func() (map[string]samtemplate.Table, error) {
+	root, err := repo.Root("")
+	if err != nil {
+		return nil, err
+	}
+	// The appid parameter has no default; any valid value does, only the
+	// tables are used.
+	tmpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"), map[string]string{"WeChatAppId": "wx0000000000000000"})
+	if err != nil {
+		return nil, err
+	}
+	return tmpl.Tables, nil
+})
+
+// Tables creates template.yaml's tables with the given logical ids (every
+// table of the template when none is given) on c, each under a name unique
+// to this test (see TableName), waits until they are ACTIVE and returns the
+// names by logical id. template.yaml is the only table schema: tests, the
+// local stack and AWS all create their tables from it.
+func Tables(t testing.TB, c *dynamodb.Client, logicalIDs ...string) map[string]string {
+	t.Helper()
+	all, err := templateTables()
+	if err != nil {
+		t.Fatalf("read template.yaml: %v", err)
+	}
+	if len(logicalIDs) == 0 {
+		logicalIDs = slices.Sorted(maps.Keys(all))
+	}
+	names := map[string]string{}
+	var tables []dynalite.Table
+	for _, id := range logicalIDs {
+		tt, ok := all[id]
+		if !ok {
+			t.Fatalf("template.yaml has no table %s (tables: %v)", id, slices.Sorted(maps.Keys(all)))
+		}
+		in := tt.Input
+		names[id] = TableName(t, strings.TrimSuffix(id, "Table"))
+		in.TableName = aws.String(names[id])
+		tables = append(tables, dynalite.Table{Input: in, TTLAttribute: tt.TTLAttribute})
+	}
+	if err := dynalite.CreateTables(context.Background(), c, tables, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("create tables: %v", err)
+	}
+	return names
 }
 
 // Main is a TestMain body for packages that share one server across their
