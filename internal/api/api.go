@@ -293,8 +293,15 @@ func (h *Handler) deleteSession(ctx context.Context, req events.APIGatewayV2HTTP
 	return resp
 }
 
-// storeError answers 503 store_unavailable and logs the cause.
+// storeError answers a store failure: 503 store_unavailable with
+// Retry-After when the store could not answer now (session.ErrUnavailable),
+// else 500 server_misconfigured, logged as an alert (a missing table or
+// denied access does not heal by retrying; docs/design.md §2).
 func (h *Handler) storeError(ctx context.Context, op string, err error) events.APIGatewayV2HTTPResponse {
+	if !errors.Is(err, session.ErrUnavailable) {
+		h.logger().ErrorContext(ctx, "store error", "op", op, "error", err.Error(), "alert", true)
+		return httpapi.Error(http.StatusInternalServerError, "server_misconfigured", "the server's data store is misconfigured")
+	}
 	h.logger().ErrorContext(ctx, "store error", "op", op, "error", err.Error())
 	return httpapi.WithRetryAfter(
 		httpapi.Error(http.StatusServiceUnavailable, "store_unavailable", "the data store is unavailable, try again"),

@@ -402,6 +402,44 @@ func TestStoreDown(t *testing.T) {
 	}
 }
 
+// TestStoreMisconfigured: a table that does not exist (or, the same class,
+// denied access) is not "try again": every route answers 500
+// server_misconfigured without Retry-After and logs an alert.
+func TestStoreMisconfigured(t *testing.T) {
+	logs := &testutil.Buffer{}
+	logger := logging.New(logs, "debug")
+	db := dynalitetest.Client(t, server)
+	store, _ := dynamostore.New(db, dynamostore.Config{SessionsTable: "no-such-sessions", UsersTable: "no-such-users", OpTimeout: 5 * time.Second, Logger: logger})
+	profiles, _ := profile.New(db, profile.Config{Table: "no-such-profiles", OpTimeout: 5 * time.Second})
+	h := &api.Handler{Sessions: store, Profiles: profiles, Logger: logger}
+	s := session.Session{Hash: strings.Repeat("h", 43), OpenID: "oNoTable", AppID: "wx", ExpiresAt: time.Now().Add(time.Hour)}
+	tests := []struct {
+		name string
+		req  events.APIGatewayV2HTTPRequest
+	}{
+		{"get profile", request(t, api.RouteGetProfile, "", nil, &s)},
+		{"put profile", request(t, api.RoutePutProfile, `{"nickname":"x"}`, nil, &s)},
+		{"logout", request(t, api.RouteLogout, "", nil, &s)},
+		{"logout all", request(t, api.RouteLogout, "", map[string]string{"scope": "all"}, &s)},
+		{"list sessions", request(t, api.RouteListSessions, "", nil, &s)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := strings.Count(logs.String(), `"alert":true`)
+			resp, err := h.Handle(context.Background(), tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 500 || errorCode(t, resp) != "server_misconfigured" || resp.Headers["Retry-After"] != "" {
+				t.Errorf("got %d %s %v, want 500 server_misconfigured without Retry-After", resp.StatusCode, resp.Body, resp.Headers)
+			}
+			if strings.Count(logs.String(), `"alert":true`) <= before {
+				t.Errorf("no alert logged:\n%s", logs.String())
+			}
+		})
+	}
+}
+
 // withSID sets the {sid} path parameter as API Gateway does.
 func withSID(req events.APIGatewayV2HTTPRequest, sid string) events.APIGatewayV2HTTPRequest {
 	req.PathParameters = map[string]string{"sid": sid}

@@ -22,7 +22,7 @@ func TestAuthorizerDependencies(t *testing.T) {
 		}
 		for _, d := range deps {
 			if strings.HasSuffix(d, "/wechat") || strings.Contains(d, "/wechat/") ||
-				strings.Contains(d, "github.com/wxsession/wxsession/local/") || strings.Contains(d, "github.com/wxsession/wxsession/cmd/") {
+				strings.Contains(d, "github.com/wxsession/wxsession/internal/devstack/") || strings.Contains(d, "github.com/wxsession/wxsession/cmd/") {
 				t.Errorf("%s depends on %s", pkg, d)
 			}
 		}

@@ -25,13 +25,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/wxsession/wxsession/internal/backoff"
+	"github.com/wxsession/wxsession/internal/dynamoclient"
 	"github.com/wxsession/wxsession/session"
 )
 
@@ -47,8 +46,10 @@ const (
 	batchWriteSize     = 25
 	batchGetSize       = 100
 	unprocessedRetries = 5
-	unprocessedBackoff = 20 * time.Millisecond
 )
+
+// unprocessedBackoff separates the retries of unprocessed batch items.
+var unprocessedBackoff = backoff.Policy{Base: 20 * time.Millisecond, Cap: 320 * time.Millisecond}
 
 // hashLength is the length of session.Hash's output: SHA-256 in base64url
 // without padding.
@@ -467,7 +468,6 @@ func (s *Store) batchDelete(ctx context.Context, hashes []string) (int, error) {
 	for i, h := range hashes {
 		reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: sidKey(h)}}
 	}
-	backoff := unprocessedBackoff
 	for try := 0; ; try++ {
 		out, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 			RequestItems: map[string][]types.WriteRequest{s.sessions: reqs},
@@ -480,21 +480,14 @@ func (s *Store) batchDelete(ctx context.Context, hashes []string) (int, error) {
 			return len(hashes), nil
 		}
 		if try == unprocessedRetries {
-			return len(hashes) - len(left), fmt.Errorf("%d deletes still unprocessed after %d retries: %w", len(left), unprocessedRetries, errThrottled)
+			return len(hashes) - len(left), fmt.Errorf("%d deletes still unprocessed after %d retries: %w", len(left), unprocessedRetries, dynamoclient.ErrThrottled)
 		}
 		reqs = left
-		select {
-		case <-ctx.Done():
-			return len(hashes) - len(reqs), ctx.Err()
-		case <-time.After(backoff):
+		if err := unprocessedBackoff.Wait(ctx, try+1); err != nil {
+			return len(hashes) - len(reqs), err
 		}
-		backoff *= 2
 	}
 }
-
-// errThrottled marks work DynamoDB left unprocessed (it does so under
-// throttling).
-var errThrottled = errors.New("throttled")
 
 // SessionKey returns the user's latest WeChat session_key, for server-side
 // decryption of encryptedData. It returns session.ErrNotFound when the user
@@ -579,7 +572,6 @@ func (s *Store) batchGet(ctx context.Context, hashes []string) ([]map[string]typ
 		keys[i] = sidKey(h)
 	}
 	var items []map[string]types.AttributeValue
-	backoff := unprocessedBackoff
 	for try := 0; ; try++ {
 		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
 			RequestItems: map[string]types.KeysAndAttributes{s.sessions: {
@@ -598,15 +590,12 @@ func (s *Store) batchGet(ctx context.Context, hashes []string) ([]map[string]typ
 			return items, nil
 		}
 		if try == unprocessedRetries {
-			return nil, fmt.Errorf("%d reads still unprocessed after %d retries: %w", len(left), unprocessedRetries, errThrottled)
+			return nil, fmt.Errorf("%d reads still unprocessed after %d retries: %w", len(left), unprocessedRetries, dynamoclient.ErrThrottled)
 		}
 		keys = left
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
+		if err := unprocessedBackoff.Wait(ctx, try+1); err != nil {
+			return nil, err
 		}
-		backoff *= 2
 	}
 }
 
@@ -619,43 +608,10 @@ func sidKey(hash string) map[string]types.AttributeValue {
 // a missing table or denied access, or a bug), and logs it with ctx (so the
 // line carries the Lambda request id).
 func (s *Store) fail(ctx context.Context, log *slog.Logger, what string, err error) error {
-	if unavailable(err) {
+	if dynamoclient.Unavailable(err) {
 		log.WarnContext(ctx, "session store unavailable", "err", err)
-		return fmt.Errorf("dynamostore: %s: %w: %w", what, session.ErrUnavailable, err)
+	} else {
+		log.ErrorContext(ctx, "session store request failed", "err", err, "alert", true)
 	}
-	log.ErrorContext(ctx, "session store request failed", "err", err)
-	return fmt.Errorf("dynamostore: %s: %w", what, err)
-}
-
-// unavailable reports whether err means the store could not answer now, as
-// opposed to refusing the request for good.
-func unavailable(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, errThrottled) {
-		return true
-	}
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		code := apiErr.ErrorCode()
-		if _, ok := retry.DefaultThrottleErrorCodes[code]; ok {
-			return true
-		}
-		if _, ok := retry.DefaultRetryableErrorCodes[code]; ok {
-			return true
-		}
-		switch code {
-		case "InternalServerError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException":
-			return true
-		}
-		if apiErr.ErrorFault() == smithy.FaultServer {
-			return true
-		}
-		var re *awshttp.ResponseError
-		if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
-			return true
-		}
-		return false
-	}
-	// Not an answer from DynamoDB at all: connection refused or reset,
-	// DNS, timeouts, an unreadable response, the retry quota exhausted.
-	return true
+	return dynamoclient.Wrap("dynamostore: "+what, err)
 }

@@ -188,6 +188,13 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		ttl = session.DefaultTTL
 	}
 	id, s, err := h.Store.Create(ctx, h.AppID, ident, ttl)
+	if err != nil && !errors.Is(err, session.ErrUnavailable) && !errors.Is(err, session.ErrCollision) {
+		// A missing table or denied access does not heal by retrying.
+		o := fail(http.StatusInternalServerError, "server_misconfigured", "the server's session store is misconfigured", slog.LevelError, err)
+		o.alert = true
+		o.openid = ident.OpenID
+		return o
+	}
 	if err != nil {
 		o := fail(http.StatusServiceUnavailable, "store_unavailable", "the session store is unavailable, try again", slog.LevelError, err)
 		o.resp = httpapi.WithRetryAfter(o.resp, RetryAfterStore)

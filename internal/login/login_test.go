@@ -610,6 +610,21 @@ func TestLoginStoreFailures(t *testing.T) {
 			t.Errorf("cookie set: %v", resp.Cookies)
 		}
 	})
+	t.Run("table missing", func(t *testing.T) {
+		e := newEnv(t)
+		e.h.Store, err = dynamostore.New(e.db, dynamostore.Config{SessionsTable: e.sessions, UsersTable: "no-such-users", Logger: e.logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := e.login(request(t, http.MethodPost, codeBody(e.code("oNoTable", ""))))
+		e.secrets = append(e.secrets, e.emu.SessionKey("oNoTable"))
+		if resp.StatusCode != 500 || decodeError(t, resp).Error != "server_misconfigured" || resp.Headers["Retry-After"] != "" {
+			t.Fatalf("got %d %s %v, want 500 server_misconfigured without Retry-After", resp.StatusCode, resp.Body, resp.Headers)
+		}
+		if !strings.Contains(e.logs.String(), `"alert":true`) {
+			t.Errorf("no alert logged:\n%s", e.logs.String())
+		}
+	})
 	t.Run("id collision", func(t *testing.T) {
 		e := newEnv(t, func(c *envConfig) { c.newID = func() (string, error) { return fixed, nil } })
 		e.secrets = append(e.secrets, fixed)

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/wxsession/wxsession/session"
+	"github.com/wxsession/wxsession/internal/dynamoclient"
 )
 
 // Limits enforced by Validate.
@@ -137,7 +137,9 @@ func key(openid string) map[string]types.AttributeValue {
 }
 
 // Get returns openid's profile; a user without one gets the zero Profile and
-// no error. Store failures wrap session.ErrUnavailable.
+// no error. Store failures are classified by dynamoclient.Wrap: those that
+// may pass wrap session.ErrUnavailable, the others (a missing table, denied
+// access) do not.
 func (s *Store) Get(ctx context.Context, openid string) (Profile, error) {
 	if openid == "" {
 		return Profile{}, errors.New("profile: get: empty openid")
@@ -150,7 +152,7 @@ func (s *Store) Get(ctx context.Context, openid string) (Profile, error) {
 		ConsistentRead: aws.Bool(true), // read-your-writes after a PUT
 	})
 	if err != nil {
-		return Profile{}, fmt.Errorf("profile: get: %w: %w", session.ErrUnavailable, err)
+		return Profile{}, dynamoclient.Wrap("profile: get", err)
 	}
 	if len(out.Item) == 0 {
 		return Profile{}, nil
@@ -168,7 +170,7 @@ func (s *Store) Get(ctx context.Context, openid string) (Profile, error) {
 
 // Put validates p, replaces openid's profile with it (UpdatedAt set to now)
 // and returns what was stored. Invalid profiles wrap ErrInvalid; store
-// failures wrap session.ErrUnavailable.
+// failures are classified as in Get.
 func (s *Store) Put(ctx context.Context, openid string, p Profile) (Profile, error) {
 	if openid == "" {
 		return Profile{}, errors.New("profile: put: empty openid")
@@ -185,7 +187,7 @@ func (s *Store) Put(ctx context.Context, openid string, p Profile) (Profile, err
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: av}); err != nil {
-		return Profile{}, fmt.Errorf("profile: put: %w: %w", session.ErrUnavailable, err)
+		return Profile{}, dynamoclient.Wrap("profile: put", err)
 	}
 	return p, nil
 }

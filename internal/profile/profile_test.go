@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsession/wxsession/internal/devstack/dynalite"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/profile"
 	"github.com/wxsession/wxsession/session"
@@ -90,11 +91,24 @@ func TestStore(t *testing.T) {
 		t.Fatal("empty openid accepted")
 	}
 
+	// A missing table is a misconfiguration, not "try again"; a store that
+	// does not answer is.
 	missing, _ := profile.New(db, profile.Config{Table: "no-such-table"})
-	if _, err := missing.Get(ctx, "oAlice"); !errors.Is(err, session.ErrUnavailable) {
-		t.Fatalf("store failure = %v, want ErrUnavailable", err)
+	if _, err := missing.Get(ctx, "oAlice"); err == nil || errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("missing table: Get = %v, want an error that is not ErrUnavailable", err)
 	}
-	if _, err := missing.Put(ctx, "oAlice", profile.Profile{}); !errors.Is(err, session.ErrUnavailable) {
-		t.Fatalf("store failure = %v, want ErrUnavailable", err)
+	if _, err := missing.Put(ctx, "oAlice", profile.Profile{}); err == nil || errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("missing table: Put = %v, want an error that is not ErrUnavailable", err)
+	}
+	dead, err := dynalite.LocalClient(ctx, "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, _ := profile.New(dead, profile.Config{Table: table, OpTimeout: 2 * time.Second})
+	if _, err := down.Get(ctx, "oAlice"); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("store down: Get = %v, want ErrUnavailable", err)
+	}
+	if _, err := down.Put(ctx, "oAlice", profile.Profile{}); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("store down: Put = %v, want ErrUnavailable", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,16 +17,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/wxsession/wxsession/internal/backoff"
 	"github.com/wxsession/wxsession/internal/config"
 )
+
+// retryBackoff separates attempts: full jitter, at most 100 ms before the
+// second attempt, then 200 ms.
+var retryBackoff = backoff.Policy{Base: 100 * time.Millisecond}
 
 const (
 	// attemptTimeout bounds one request, body included.
 	attemptTimeout = 2 * time.Second
 	// maxAttempts bounds the requests per Load.
 	maxAttempts = 3
-	// backoffBase is the first retry delay (doubled each time, jittered).
-	backoffBase = 100 * time.Millisecond
 	// maxBody bounds the response body read.
 	maxBody = 1 << 20
 	// maxMessage bounds the AWS error message kept in an APIError.
@@ -250,7 +252,7 @@ func (s Source) call(ctx context.Context, getenv func(string) string, svc servic
 	var lastErr error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		if attempt > 1 {
-			if err := sleep(ctx, backoff(attempt-1)); err != nil {
+			if err := retryBackoff.Wait(ctx, attempt-1); err != nil {
 				return nil, fmt.Errorf("%w (after %d attempts; last error: %v)", err, attempt-1, lastErr)
 			}
 		}
@@ -356,23 +358,6 @@ func sanitizeCode(c string) string {
 		c = c[:100]
 	}
 	return c
-}
-
-// backoff returns the jittered delay before retry n (1-based).
-func backoff(n int) time.Duration {
-	d := backoffBase << (n - 1)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Compile-time check that the SDK's HTTP client fits.

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -25,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wxsession/wxsession/internal/backoff"
 	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/session"
 )
@@ -39,12 +39,9 @@ const (
 	DefaultMaxAttempts    = 3
 )
 
-// Backoff between attempts: full jitter, uniform in [0, min(backoffCap,
-// backoffBase<<(n-1))] before retry n (so at most 100 ms, then 200 ms).
-const (
-	backoffBase = 100 * time.Millisecond
-	backoffCap  = 200 * time.Millisecond
-)
+// retryBackoff separates attempts: full jitter, at most 100 ms before the
+// second attempt, then 200 ms.
+var retryBackoff = backoff.Policy{Base: 100 * time.Millisecond, Cap: 200 * time.Millisecond}
 
 // jscode2sessionPath is appended to a base URL.
 const jscode2sessionPath = "/sns/jscode2session"
@@ -229,7 +226,7 @@ func (c *Client) Exchange(ctx context.Context, code string) (session.Identity, e
 	)
 	for i := 0; i < c.maxAttempts; i++ {
 		if i > 0 {
-			if err := sleep(ctx, backoff(i)); err != nil {
+			if err := retryBackoff.Wait(ctx, i); err != nil {
 				return session.Identity{}, c.ctxDone(ctx, i, lastErr)
 			}
 		}
@@ -437,25 +434,4 @@ func (c *Client) logAttempt(ctx context.Context, i int, b base, r attemptResult,
 		attrs = append(attrs, slog.Bool("alert", true), slog.String("appid", c.appID))
 	}
 	c.log.LogAttrs(ctx, level, "wechat jscode2session attempt failed", attrs...)
-}
-
-// backoff returns the full-jitter delay before retry n (n >= 1).
-func backoff(n int) time.Duration {
-	d := backoffCap
-	if n < 8 {
-		d = min(backoffCap, backoffBase<<(n-1))
-	}
-	return rand.N(d + 1)
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

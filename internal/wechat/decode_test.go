@@ -103,12 +103,12 @@ func FuzzDecodeResponse(f *testing.F) {
 func TestBackoffBounds(t *testing.T) {
 	for n := 1; n < 100; n++ {
 		for i := 0; i < 50; i++ {
-			if d := backoff(n); d < 0 || d > backoffCap || n == 1 && d > backoffBase {
-				t.Fatalf("backoff(%d) = %v", n, d)
+			if d := retryBackoff.Delay(n); d < 0 || d > 200*time.Millisecond || n == 1 && d > 100*time.Millisecond {
+				t.Fatalf("retryBackoff.Delay(%d) = %v", n, d)
 			}
 		}
 	}
-	if DefaultMaxAttempts*DefaultAttemptTimeout+2*backoffCap > 7*time.Second {
+	if DefaultMaxAttempts*DefaultAttemptTimeout+2*retryBackoff.Cap > 7*time.Second {
 		t.Fatal("default worst case exceeds 7s")
 	}
 }
