@@ -22,6 +22,14 @@ var ErrBodyTooLarge = errors.New("request body too large")
 // safe to return to the client as is.
 var ErrInvalidBody = errors.New("invalid request body")
 
+// MaxBodyBytes is the largest request body wxsession's routes accept
+// (4 KiB: a login or profile body is a few hundred bytes). A larger body is
+// answered 413 payload_too_large with TooLargeMessage.
+const MaxBodyBytes = 4 << 10
+
+// TooLargeMessage is the message of the 413 payload_too_large answer.
+const TooLargeMessage = "request body is larger than 4 KiB"
+
 // MaxDepth is how deeply DecodeObject lets objects and arrays nest. Request
 // bodies of wxsession are flat; the limit makes hostile nesting cheap to
 // reject.

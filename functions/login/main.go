@@ -51,7 +51,7 @@ func setup(logger *slog.Logger, getenv func(string) string) (any, error) {
 		return nil, err
 	}
 	emf := metrics.New(os.Stdout, cfg.MetricsNamespace)
-	wx, err := wechat.New(wechat.Config{AppID: cfg.AppID, Secret: appSecret, BaseURLs: wechat.ParseBaseURLs(cfg.APIBase), Logger: logger, Metrics: emf})
+	wx, err := wechat.New(wechat.Config{AppID: cfg.AppID, Secret: appSecret, BaseURLs: cfg.APIBase, Logger: logger, Metrics: emf})
 	if err != nil {
 		return nil, err
 	}

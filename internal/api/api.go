@@ -27,9 +27,6 @@ import (
 	"github.com/wxsession/wxsession/session"
 )
 
-// MaxBodyBytes is the largest accepted request body (4 KiB).
-const MaxBodyBytes = 4 << 10
-
 // RetryAfterStore is the Retry-After sent with 503 store_unavailable.
 const RetryAfterStore = 1 * time.Second
 
@@ -190,10 +187,10 @@ func (h *Handler) getProfile(ctx context.Context, _ events.APIGatewayV2HTTPReque
 }
 
 func (h *Handler) putProfile(ctx context.Context, req events.APIGatewayV2HTTPRequest, p session.Principal) events.APIGatewayV2HTTPResponse {
-	body, err := httpapi.Body(req, MaxBodyBytes)
+	body, err := httpapi.Body(req, httpapi.MaxBodyBytes)
 	switch {
 	case errors.Is(err, httpapi.ErrBodyTooLarge):
-		return httpapi.Error(http.StatusRequestEntityTooLarge, "payload_too_large", "request body is larger than 4 KiB")
+		return httpapi.Error(http.StatusRequestEntityTooLarge, "payload_too_large", httpapi.TooLargeMessage)
 	case err != nil:
 		return httpapi.Error(http.StatusBadRequest, "invalid_request", err.Error())
 	}

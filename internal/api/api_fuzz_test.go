@@ -170,7 +170,7 @@ func FuzzProfileBody(f *testing.F) {
 		default:
 			t.Fatalf("undocumented status %d %s", resp.StatusCode, resp.Body)
 		}
-		if (len(body) > api.MaxBodyBytes) != (resp.StatusCode == 413) {
+		if (len(body) > httpapi.MaxBodyBytes) != (resp.StatusCode == 413) {
 			t.Errorf("%d-byte body answered %d", len(body), resp.StatusCode)
 		}
 	})

@@ -213,7 +213,7 @@ func TestProfileInvalid(t *testing.T) {
 		{"not an object", `["x"]`, 400, "invalid_request"},
 		{"empty body", ``, 400, "invalid_request"},
 		{"trailing data", `{"nickname":"x"}x`, 400, "invalid_request"},
-		{"too large", `{"nickname":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`, 413, "payload_too_large"},
+		{"too large", `{"nickname":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`, 413, "payload_too_large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

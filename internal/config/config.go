@@ -93,13 +93,14 @@ func Settings() []string {
 	return out
 }
 
+// DefaultAPIBase is WeChat's API hosts, the list WECHAT_API_BASE stands for
+// when unset: the main host, then the disaster-recovery host WeChat
+// documents for failover. The WeChat client uses it too (config links no
+// WeChat code, so the authorizer can import it).
+var DefaultAPIBase = []string{"https://api.weixin.qq.com", "https://api2.weixin.qq.com"}
+
 // Defaults and limits (docs/design.md §5).
 const (
-	// DefaultAPIBase is WeChat's primary API host, then its failover host
-	// (the WECHAT_API_BASE list used when the variable is unset; it equals
-	// wechat.DefaultBaseURLs, which config must not import: the authorizer
-	// links config but never the WeChat client).
-	DefaultAPIBase = "https://api.weixin.qq.com,https://api2.weixin.qq.com"
 	// DefaultSessionTTL is 14 days, Django's SESSION_COOKIE_AGE.
 	DefaultSessionTTL = 336 * time.Hour
 	// MinSessionTTL is the shortest SESSION_TTL accepted.
@@ -179,11 +180,11 @@ func (e *Env) URL(name, def string) string {
 }
 
 // URLs is [Env.URL] for a comma-separated list of URLs (WECHAT_API_BASE:
-// tried in order, for failover). It returns the list normalised (spaces,
-// trailing slashes and empty elements dropped, joined with ","), or def
-// when the variable is unset or lists nothing. Each invalid element is
-// recorded and then def is returned.
-func (e *Env) URLs(name, def string) string {
+// tried in order, for failover), parsed here once into a list: spaces,
+// trailing slashes and empty elements dropped. It returns a copy of def
+// when the variable is unset or lists nothing; each invalid element is
+// recorded and then a copy of def is returned.
+func (e *Env) URLs(name string, def []string) []string {
 	var out []string
 	ok := true
 	for _, part := range strings.Split(e.lookup(name), ",") {
@@ -195,9 +196,9 @@ func (e *Env) URLs(name, def string) string {
 		out = append(out, u)
 	}
 	if !ok || len(out) == 0 {
-		return def
+		return append([]string(nil), def...)
 	}
-	return strings.Join(out, ",")
+	return out
 }
 
 // checkURL validates one URL value, recording a problem if it is invalid.
@@ -292,7 +293,7 @@ func shortDuration(d time.Duration) string {
 // separately by package secret.
 type Login struct {
 	AppID         string        // WECHAT_APPID, required
-	APIBase       string        // WECHAT_API_BASE: comma-separated base URLs, normalised; default DefaultAPIBase
+	APIBase       []string      // WECHAT_API_BASE: base URLs in failover order; default DefaultAPIBase
 	SessionsTable string        // SESSIONS_TABLE, required
 	UsersTable    string        // USERS_TABLE, required
 	SessionTTL    time.Duration // SESSION_TTL, default 336h, at least 1m

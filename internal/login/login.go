@@ -20,10 +20,6 @@ import (
 	"github.com/wxsession/wxsession/session"
 )
 
-// MaxBodyBytes is the largest accepted request body (4 KiB; a login body is
-// about 50 bytes).
-const MaxBodyBytes = 4 << 10
-
 // MaxCodeLength is the longest accepted wx.login() code. WeChat's codes are
 // 32 characters; the margin tolerates a format change without letting
 // arbitrary data through to WeChat.
@@ -166,10 +162,10 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		o.resp.Headers["Allow"] = http.MethodPost
 		return o
 	}
-	body, err := httpapi.Body(req, MaxBodyBytes)
+	body, err := httpapi.Body(req, httpapi.MaxBodyBytes)
 	switch {
 	case errors.Is(err, httpapi.ErrBodyTooLarge):
-		return fail(http.StatusRequestEntityTooLarge, "payload_too_large", "request body is larger than 4 KiB", slog.LevelInfo, nil)
+		return fail(http.StatusRequestEntityTooLarge, "payload_too_large", httpapi.TooLargeMessage, slog.LevelInfo, nil)
 	case err != nil:
 		return fail(http.StatusBadRequest, "invalid_request", err.Error(), slog.LevelInfo, nil)
 	}

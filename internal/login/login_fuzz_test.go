@@ -169,7 +169,7 @@ func FuzzLoginBody(f *testing.F) {
 				t.Errorf("400 %s after %d exchanges", eb.Error, len(codes))
 			}
 		case 413:
-			if eb.Error != "payload_too_large" || len(body) <= login.MaxBodyBytes || len(codes) != 0 {
+			if eb.Error != "payload_too_large" || len(body) <= httpapi.MaxBodyBytes || len(codes) != 0 {
 				t.Errorf("413 %s for %d bytes after %d exchanges", eb.Error, len(body), len(codes))
 			}
 		case 401, 403, 429, 500, 503:
@@ -191,7 +191,7 @@ func FuzzLoginBody(f *testing.F) {
 		default:
 			t.Errorf("undocumented status %d %s", resp.StatusCode, resp.Body)
 		}
-		if len(body) > login.MaxBodyBytes && resp.StatusCode != 413 {
+		if len(body) > httpapi.MaxBodyBytes && resp.StatusCode != 413 {
 			t.Errorf("%d-byte body answered %d", len(body), resp.StatusCode)
 		}
 	})

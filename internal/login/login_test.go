@@ -544,7 +544,7 @@ func TestLoginBadRequests(t *testing.T) {
 	}{
 		{name: "GET", method: http.MethodGet, body: codeBody("abc"), wantStatus: 405, wantCode: "method_not_allowed"},
 		{name: "PUT", method: http.MethodPut, body: codeBody("abc"), wantStatus: 405, wantCode: "method_not_allowed"},
-		{name: "too large", method: http.MethodPost, body: `{"code":"` + strings.Repeat("a", login.MaxBodyBytes) + `"}`, wantStatus: 413, wantCode: "payload_too_large"},
+		{name: "too large", method: http.MethodPost, body: `{"code":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`, wantStatus: 413, wantCode: "payload_too_large"},
 		{name: "empty body", method: http.MethodPost, body: "", wantStatus: 400, wantCode: "invalid_request", wantMsg: "empty"},
 		{name: "not JSON", method: http.MethodPost, body: "code=abc", wantStatus: 400, wantCode: "invalid_request", wantMsg: "JSON object"},
 		{name: "array", method: http.MethodPost, body: `["abc"]`, wantStatus: 400, wantCode: "invalid_request", wantMsg: "JSON object"},

@@ -25,13 +25,10 @@ import (
 	"time"
 
 	"github.com/wxsession/wxsession/internal/backoff"
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/session"
 )
-
-// DefaultBaseURLs are WeChat's API hosts: the main one, then the disaster
-// recovery one WeChat documents for failover.
-var DefaultBaseURLs = []string{"https://api.weixin.qq.com", "https://api2.weixin.qq.com"}
 
 // Defaults of Config.
 const (
@@ -56,7 +53,7 @@ type Config struct {
 	// Secret is the mini-program's app secret. Required. Never logged.
 	Secret string
 	// BaseURLs are tried in order for failover (see Client.Exchange);
-	// default DefaultBaseURLs. Each must be an absolute http(s) URL, with an
+	// default config.DefaultAPIBase. Each must be an absolute http(s) URL, with an
 	// optional path prefix and no query.
 	BaseURLs []string
 	// HTTPClient sends the requests; default a client with keep-alive
@@ -92,24 +89,6 @@ type base struct {
 	host string // for logs
 }
 
-// ParseBaseURLs parses the WECHAT_API_BASE setting: a comma-separated list of
-// base URLs, tried in order. Spaces and trailing '/' are trimmed and empty
-// elements dropped; an empty list yields a copy of DefaultBaseURLs. It does not
-// validate the URLs: New does.
-func ParseBaseURLs(s string) []string {
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimRight(strings.TrimSpace(part), "/")
-		if part != "" {
-			out = append(out, part)
-		}
-	}
-	if len(out) == 0 {
-		return append([]string(nil), DefaultBaseURLs...)
-	}
-	return out
-}
-
 // New validates cfg and builds a Client. It fails when AppID or Secret is
 // empty or a base URL is not an absolute http(s) URL.
 func New(cfg Config) (*Client, error) {
@@ -121,7 +100,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	raw := cfg.BaseURLs
 	if len(raw) == 0 {
-		raw = DefaultBaseURLs
+		raw = config.DefaultAPIBase
 	}
 	c := &Client{
 		appID:          cfg.AppID,

@@ -516,31 +516,6 @@ func TestRedirectNotFollowed(t *testing.T) {
 	}
 }
 
-func TestParseBaseURLs(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-	}{
-		{"", wechat.DefaultBaseURLs},
-		{" , ,", wechat.DefaultBaseURLs},
-		{"http://127.0.0.1:3001", []string{"http://127.0.0.1:3001"}},
-		{"http://127.0.0.1:3001/", []string{"http://127.0.0.1:3001"}},
-		{" https://a.example/ , https://b.example// ", []string{"https://a.example", "https://b.example"}},
-		{"https://proxy.example/wechat/,", []string{"https://proxy.example/wechat"}},
-	}
-	for _, tt := range tests {
-		got := wechat.ParseBaseURLs(tt.in)
-		if strings.Join(got, "|") != strings.Join(tt.want, "|") {
-			t.Errorf("ParseBaseURLs(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-	got := wechat.ParseBaseURLs("")
-	got[0] = "mutated"
-	if wechat.DefaultBaseURLs[0] == "mutated" {
-		t.Fatal("ParseBaseURLs returned DefaultBaseURLs itself")
-	}
-}
-
 func TestNewValidation(t *testing.T) {
 	ok := wechat.Config{AppID: "wx1", Secret: "s"}
 	tests := []struct {

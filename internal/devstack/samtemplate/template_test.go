@@ -86,7 +86,7 @@ func TestRepoTemplateFunctions(t *testing.T) {
 		{"LoginFunction", 10 * time.Second, map[string]string{
 			"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "USERS_TABLE": "UsersTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local",
 			"WECHAT_APPID": "wx1234567890abcdef", "WECHAT_SECRET_PARAMETER": "/wxsession/wechat-secret", "WECHAT_SECRET": "",
-			"WECHAT_API_BASE": "https://api.weixin.qq.com,https://api2.weixin.qq.com", "SESSION_TTL": "336h",
+			"WECHAT_API_BASE": "", "SESSION_TTL": "336h",
 		}},
 		{"AuthorizerFunction", 5 * time.Second, map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"}},
 		{"ApiFunction", 10 * time.Second, map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "PROFILES_TABLE": "ProfilesTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"}},

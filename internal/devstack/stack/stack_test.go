@@ -203,7 +203,7 @@ func TestFunctionEnvPrecedence(t *testing.T) {
 		},
 	}
 	got := s.functionEnv(samtemplate.Function{LogicalID: "Fn", Env: map[string]string{
-		"SESSIONS_TABLE": "SessionsTable", "WECHAT_API_BASE": "https://api.weixin.qq.com", "SESSION_TTL": "336h", "LOG_LEVEL": "info",
+		"SESSIONS_TABLE": "SessionsTable", "WECHAT_API_BASE": "", "SESSION_TTL": "336h", "LOG_LEVEL": "info",
 	}})
 	want := map[string]string{
 		"SESSIONS_TABLE": "SessionsTable", "WECHAT_API_BASE": "http://127.0.0.1:3001",
