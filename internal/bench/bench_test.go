@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wxsession/wxsession/internal/faultservers"
 )
 
 func durs(ms ...int) []time.Duration {
@@ -184,46 +184,10 @@ func TestEvaluateBudgets(t *testing.T) {
 	}
 }
 
-func TestCounter(t *testing.T) {
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		w.Header().Set("X-Seen-Target", r.Header.Get("X-Amz-Target"))
-		_, _ = w.Write(b)
-	}))
-	defer backend.Close()
-	c, err := NewCounter("dynamodb", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-
-	post := func(target, body string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, c.URL()+"/", strings.NewReader(body))
-		req.Header.Set("X-Amz-Target", target)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	if status, _ := post("DynamoDB_20120810.GetItem", `{}`); status != http.StatusServiceUnavailable {
-		t.Errorf("without a target: status %d, want 503", status)
-	}
-	if err := c.SetTarget(backend.URL); err != nil {
-		t.Fatal(err)
-	}
-	mark := c.Mark()
-	body := `{"TableName":"Sessions","Key":{"sid":{"S":"x"}}}`
-	if status, got := post("DynamoDB_20120810.GetItem", body); status != 200 || got != body {
-		t.Errorf("proxied: status %d body %q, want 200 and the request body echoed", status, got)
-	}
-	post("DynamoDB_20120810.BatchWriteItem", `{"RequestItems":{"B":[],"A":[]}}`)
-	reqs := c.Since(mark)
-	if len(reqs) != 2 || reqs[0].Op != "GetItem" || strings.Join(reqs[0].Tables, ",") != "Sessions" ||
-		reqs[1].Op != "BatchWriteItem" || strings.Join(reqs[1].Tables, ",") != "A,B" {
-		t.Errorf("recorded %+v", reqs)
+func TestOpSummary(t *testing.T) {
+	reqs := []faultservers.Request{
+		{Op: "GetItem", Tables: []string{"Sessions"}},
+		{Op: "BatchWriteItem", Tables: []string{"A", "B"}},
 	}
 	if got, want := opSummary(reqs), "BatchWriteItem A,B ×1, GetItem Sessions ×1"; got != want {
 		t.Errorf("opSummary = %q, want %q", got, want)
@@ -234,7 +198,7 @@ func TestCounter(t *testing.T) {
 }
 
 func TestFakeSSM(t *testing.T) {
-	c, err := NewCounter("ssm", fakeSSM("s3cret"))
+	c, err := faultservers.NewProxy(fakeSSM("s3cret"))
 	if err != nil {
 		t.Fatal(err)
 	}

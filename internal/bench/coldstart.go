@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
+	"github.com/wxsession/wxsession/internal/faultservers"
 	"github.com/wxsession/wxsession/session"
 )
 
@@ -58,9 +59,16 @@ type coldTarget struct {
 	probeChk func(lambdaruntime.Result) error
 }
 
+// coldCounter is a named proxy whose requests count as the function's
+// network activity.
+type coldCounter struct {
+	name string
+	*faultservers.Proxy
+}
+
 // coldCounters are the listeners whose requests count as the function's
 // network activity.
-type coldCounters []*Counter
+type coldCounters []coldCounter
 
 func (cs coldCounters) marks() []int {
 	m := make([]int, len(cs))
@@ -70,8 +78,8 @@ func (cs coldCounters) marks() []int {
 	return m
 }
 
-func (cs coldCounters) since(marks []int) []Request {
-	var out []Request
+func (cs coldCounters) since(marks []int) []faultservers.Request {
+	var out []faultservers.Request
 	for i, c := range cs {
 		for _, r := range c.Since(marks[i]) {
 			r.Op = c.name + ":" + r.Op
@@ -93,7 +101,7 @@ func measureColdStarts(ctx context.Context, targets []coldTarget, runs int, coun
 	for i, t := range targets {
 		rows[i] = ColdRow{Name: t.name, Budgeted: t.budgeted, FirstEvent: t.event}
 	}
-	once := func(t coldTarget, payload []byte) (lambdaruntime.ColdStart, []Request, error) {
+	once := func(t coldTarget, payload []byte) (lambdaruntime.ColdStart, []faultservers.Request, error) {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		marks := counters.marks()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/wxsession/wxsession/internal/devstack/stack"
+	"github.com/wxsession/wxsession/internal/faultservers"
 	"github.com/wxsession/wxsession/session"
 )
 
@@ -44,7 +45,7 @@ type dynOp struct {
 
 // measureDynamo counts the DynamoDB requests of each API operation. The
 // stack's functions must talk to DynamoDB through proxy.
-func measureDynamo(ctx context.Context, st *stack.Stack, proxy *Counter, sessionsTable string, reps int) ([]DynamoRow, error) {
+func measureDynamo(ctx context.Context, st *stack.Stack, proxy *faultservers.Proxy, sessionsTable string, reps int) ([]DynamoRow, error) {
 	c := newClient(4)
 	defer c.CloseIdleConnections()
 	call := func(method, path string, hdr map[string]string, body string) func(context.Context, string) (int, error) {
@@ -112,7 +113,7 @@ func measureDynamo(ctx context.Context, st *stack.Stack, proxy *Counter, session
 	rows := make([]DynamoRow, 0, len(ops))
 	for _, op := range ops {
 		row := DynamoRow{Op: op.name, Authorized: op.authorized, Consistent: true, SessionReadsExact1: true}
-		var first []Request
+		var first []faultservers.Request
 		var prevN = -1
 		for range reps {
 			sid, err := op.setup(ctx)

@@ -17,6 +17,7 @@ import (
 	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
 	"github.com/wxsession/wxsession/internal/devstack/stack"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
+	"github.com/wxsession/wxsession/internal/faultservers"
 	"github.com/wxsession/wxsession/internal/repo"
 )
 
@@ -148,22 +149,22 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	// 2. The counted stack: DynamoDB and WeChat through counting proxies.
-	dyn, err := NewCounter("dynamodb", nil)
+	dyn, err := faultservers.NewProxy(nil)
 	if err != nil {
 		return nil, err
 	}
 	defer dyn.Close()
-	wx, err := NewCounter("wechat", nil)
+	wx, err := faultservers.NewProxy(nil)
 	if err != nil {
 		return nil, err
 	}
 	defer wx.Close()
-	ssm, err := NewCounter("ssm", fakeSSM(wechatemu.DefaultSecret))
+	ssm, err := faultservers.NewProxy(fakeSSM(wechatemu.DefaultSecret))
 	if err != nil {
 		return nil, err
 	}
 	defer ssm.Close()
-	other, err := NewCounter("other", refuseAll())
+	other, err := faultservers.NewProxy(refuseAll())
 	if err != nil {
 		return nil, err
 	}
@@ -177,10 +178,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer counted.Close()
-	if err := dyn.SetTarget(counted.DynamoURL); err != nil {
+	if err := dyn.SetUpstream(counted.DynamoURL); err != nil {
 		return nil, err
 	}
-	if err := wx.SetTarget(counted.WeChatURL); err != nil {
+	if err := wx.SetUpstream(counted.WeChatURL); err != nil {
 		return nil, err
 	}
 	sessionsTable := counted.Pool(AuthorizerFunction).Config().Env[config.VarSessionsTable]
@@ -194,7 +195,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.ColdStarts, err = measureColdStarts(ctx, targets, cfg.ColdRuns, coldCounters{dyn, wx, ssm, other}, logf); err != nil {
+	if r.ColdStarts, err = measureColdStarts(ctx, targets, cfg.ColdRuns, coldCounters{{"dynamodb", dyn}, {"wechat", wx}, {"ssm", ssm}, {"other", other}}, logf); err != nil {
 		return nil, err
 	}
 

@@ -1,25 +1,22 @@
-// Package reliability holds wxsession's "fail closed, lose nothing, leak
-// nothing" tests, run against the real local stack (internal/devstack/stack: the real
-// function binaries behind the local gateway, dynalite and the WeChat
-// emulator): a fault matrix for WeChat and DynamoDB, a SIGSTOP of the local
-// DynamoDB, hostile input at the gateway, concurrency and session hygiene.
-//
-// This file has the small fault servers the tests point the functions at
-// (through the stack's EnvOverrides): a closed port, a listener that resets
-// every connection, one that never answers, and DynamoProxy, a reverse proxy
-// in front of the stack's dynalite that counts requests and answers chosen
-// ones with DynamoDB's real wire-format errors.
+// Package faultservers holds the small servers the reliability tests
+// (tests/reliability) and the benchmark (internal/bench) point the functions
+// at, through the stack's EnvOverrides: a closed port, a listener that resets
+// every connection, one that never answers, and Proxy, the one counting
+// reverse proxy put in front of dynalite (and of the WeChat emulator), which
+// answers chosen requests with DynamoDB's real wire-format errors.
 package faultservers
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,11 +31,11 @@ import (
 func ClosedURL() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", fmt.Errorf("reliability: closed port: %w", err)
+		return "", fmt.Errorf("faultservers: closed port: %w", err)
 	}
 	addr := ln.Addr().String()
 	if err := ln.Close(); err != nil {
-		return "", fmt.Errorf("reliability: closed port: %w", err)
+		return "", fmt.Errorf("faultservers: closed port: %w", err)
 	}
 	return "http://" + addr, nil
 }
@@ -57,7 +54,7 @@ type faultListener struct {
 func newFaultListener(handle func(*faultListener, net.Conn)) (*faultListener, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("reliability: listen: %w", err)
+		return nil, fmt.Errorf("faultservers: listen: %w", err)
 	}
 	l := &faultListener{ln: ln, conns: map[net.Conn]struct{}{}, closed: make(chan struct{})}
 	l.wg.Add(1)
@@ -151,7 +148,7 @@ func NewHangListener() (*HangListener, error) {
 	return &HangListener{l}, nil
 }
 
-// Action is what DynamoProxy does with a request that matches a Rule.
+// Action is what a Proxy does with a request that matches a Rule.
 type Action int
 
 // Actions.
@@ -182,7 +179,7 @@ func (a Action) String() string {
 	return fmt.Sprintf("Action(%d)", int(a))
 }
 
-// Rule selects requests DynamoProxy does not forward.
+// Rule selects requests a Proxy answers with a fault.
 type Rule struct {
 	// Op is the operation (the X-Amz-Target suffix: "GetItem",
 	// "PutItem", ...); "" matches every operation.
@@ -208,25 +205,38 @@ const (
 	throttleMessage = "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."
 	serverErrorType = "com.amazonaws.dynamodb.v20120810#InternalServerError"
 	serverErrorMsg  = "Internal server error"
-	targetPrefix    = "DynamoDB_20120810."
 	maxRequestBytes = 16 << 20
 )
 
-// Request is what DynamoProxy recorded about one request.
+// Request is what a Proxy recorded about one request.
 type Request struct {
-	Op     string
+	// At is when the request arrived.
+	At time.Time
+	// Op is the AWS JSON operation (X-Amz-Target after its first '.', e.g.
+	// "GetItem" or "GetParameter"), else "METHOD /path" ("CONNECT
+	// host:port" for a tunnel).
+	Op string
+	// Tables are the DynamoDB tables the request names (TableName, or
+	// RequestItems' keys for batch operations), sorted.
 	Tables []string
-	Action Action // 0 when forwarded
+	// Action is what a Rule made the proxy do; 0 when it was forwarded or
+	// answered normally.
+	Action Action
 }
 
-// DynamoProxy is an HTTP reverse proxy for DynamoDB's JSON protocol. Point a
-// function's DYNAMODB_ENDPOINT at URL, then SetUpstream to the real server
-// (dynalite). Until then every request is answered 502. It records every
-// request (operation and tables) and applies the first matching Rule;
-// requests no rule takes are forwarded unchanged. Safe for concurrent use.
-type DynamoProxy struct {
+// Proxy is the one counting, fault-injecting HTTP proxy of the benchmark
+// and the reliability tests, on a free port of 127.0.0.1. It records every
+// request (operation, tables, time) and applies the first matching Rule
+// (DynamoDB's wire-format errors, a hang, a reset); a request no rule takes
+// is answered by the proxy's answer handler when it has one (a fake SSM, a
+// refuse-everything catch-all), else forwarded unchanged to the upstream
+// set with SetUpstream (502 until then). Point a function's
+// DYNAMODB_ENDPOINT (or WECHAT_API_BASE, SSM_ENDPOINT) at URL. Safe for
+// concurrent use.
+type Proxy struct {
 	srv      *http.Server
 	ln       net.Listener
+	answer   http.Handler
 	upstream atomic.Pointer[httputil.ReverseProxy]
 	closing  chan struct{}
 	once     sync.Once
@@ -236,30 +246,37 @@ type DynamoProxy struct {
 	log   []Request
 }
 
-// NewDynamoProxy starts a proxy on a free port of 127.0.0.1.
-func NewDynamoProxy() (*DynamoProxy, error) {
+// NewProxy starts a Proxy. With answer nil it forwards to the upstream;
+// otherwise answer serves every request no rule takes.
+func NewProxy(answer http.Handler) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("reliability: dynamo proxy: %w", err)
+		return nil, fmt.Errorf("faultservers: proxy: %w", err)
 	}
-	p := &DynamoProxy{ln: ln, closing: make(chan struct{})}
+	p := &Proxy{ln: ln, answer: answer, closing: make(chan struct{})}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p, nil
 }
 
-// URL is the proxy's base URL.
-func (p *DynamoProxy) URL() string { return "http://" + p.ln.Addr().String() }
+// URL is the proxy's base URL (http://127.0.0.1:port).
+func (p *Proxy) URL() string { return "http://" + p.ln.Addr().String() }
 
-// SetUpstream sets the endpoint requests are forwarded to.
-func (p *DynamoProxy) SetUpstream(endpoint string) error {
+// SetUpstream sets the endpoint requests are forwarded to (a dynalite, the
+// WeChat emulator). The Host header is kept, so SigV4 signatures stay valid.
+func (p *Proxy) SetUpstream(endpoint string) error {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("reliability: dynamo proxy upstream %q: not a URL", endpoint)
+		return fmt.Errorf("faultservers: proxy upstream %q: not a URL", endpoint)
 	}
 	rp := &httputil.ReverseProxy{
-		Rewrite:  func(r *httputil.ProxyRequest) { r.SetURL(u); r.Out.Host = r.In.Host },
-		ErrorLog: nil,
+		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(u); r.Out.Host = r.In.Host },
+		Transport: &http.Transport{
+			Proxy:               nil,
+			MaxIdleConns:        64,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     30 * time.Second,
+		},
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
 			w.WriteHeader(http.StatusBadGateway)
 		},
@@ -269,7 +286,7 @@ func (p *DynamoProxy) SetUpstream(endpoint string) error {
 }
 
 // SetRules replaces the rules (nil: forward everything).
-func (p *DynamoProxy) SetRules(rules ...Rule) {
+func (p *Proxy) SetRules(rules ...Rule) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rules = nil
@@ -279,21 +296,34 @@ func (p *DynamoProxy) SetRules(rules ...Rule) {
 }
 
 // Reset drops the rules and the request log.
-func (p *DynamoProxy) Reset() {
+func (p *Proxy) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rules, p.log = nil, nil
 }
 
 // Requests returns a copy of the request log.
-func (p *DynamoProxy) Requests() []Request {
+func (p *Proxy) Requests() []Request { return p.Since(0) }
+
+// Mark returns a position in the request log, for Since.
+func (p *Proxy) Mark() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]Request(nil), p.log...)
+	return len(p.log)
+}
+
+// Since returns a copy of the requests recorded after mark.
+func (p *Proxy) Since(mark int) []Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if mark > len(p.log) {
+		return nil
+	}
+	return append([]Request(nil), p.log[mark:]...)
 }
 
 // Count is the number of logged requests of op ("" for all).
-func (p *DynamoProxy) Count(op string) int {
+func (p *Proxy) Count(op string) int {
 	n := 0
 	for _, r := range p.Requests() {
 		if op == "" || r.Op == op {
@@ -304,30 +334,51 @@ func (p *DynamoProxy) Count(op string) int {
 }
 
 // Close stops the proxy, releasing hung requests.
-func (p *DynamoProxy) Close() error {
+func (p *Proxy) Close() error {
 	p.once.Do(func() { close(p.closing) })
-	return p.srv.Close()
+	err := p.srv.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// operation names a request for the log (see Request.Op).
+func operation(r *http.Request) string {
+	if t := r.Header.Get("X-Amz-Target"); t != "" {
+		if _, op, ok := strings.Cut(t, "."); ok {
+			return op
+		}
+		return t
+	}
+	if r.Method == http.MethodConnect {
+		return "CONNECT " + r.Host
+	}
+	return r.Method + " " + r.URL.Path
 }
 
 // ServeHTTP implements http.Handler.
-func (p *DynamoProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes))
-	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		return
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := Request{At: time.Now(), Op: operation(r)}
+	var body []byte
+	if r.Body != nil && r.Method != http.MethodConnect {
+		var err error
+		if body, err = io.ReadAll(io.LimitReader(r.Body, maxRequestBytes)); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		rec.Tables = dynalite.RequestTables(body)
 	}
-	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
-	rec := Request{Op: op, Tables: dynalite.RequestTables(body)}
 
 	p.mu.Lock()
 	for _, ru := range p.rules {
 		if ru.Count > 0 && ru.left == 0 {
 			continue
 		}
-		if ru.Op != "" && ru.Op != op {
+		if ru.Op != "" && ru.Op != rec.Op {
 			continue
 		}
-		if ru.Table != "" && !contains(rec.Tables, ru.Table) {
+		if ru.Table != "" && !slices.Contains(rec.Tables, ru.Table) {
 			continue
 		}
 		if ru.Count > 0 {
@@ -364,13 +415,19 @@ func (p *DynamoProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		panic(http.ErrAbortHandler)
 	}
+	if body != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+	if p.answer != nil {
+		p.answer.ServeHTTP(w, r)
+		return
+	}
 	rp := p.upstream.Load()
 	if rp == nil {
 		w.WriteHeader(http.StatusBadGateway)
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
 	rp.ServeHTTP(w, r)
 }
 
@@ -382,13 +439,4 @@ func writeAWSError(w http.ResponseWriter, status int, typ, msg string) {
 	h.Set("X-Amzn-Requestid", fmt.Sprintf("RELIABILITY%016X", time.Now().UnixNano()))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

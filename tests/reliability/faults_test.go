@@ -19,7 +19,7 @@ import (
 // TestFaultServers checks the fault servers themselves: the SDK must see the
 // proxy's answers as DynamoDB's own errors, or the matrix tests nothing.
 func TestFaultServers(t *testing.T) {
-	p, err := faultservers.NewDynamoProxy()
+	p, err := faultservers.NewProxy(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ const functionTimeout = 10 * time.Second
 type harness struct {
 	t      *testing.T
 	s      *stack.Stack
-	proxy  *faultservers.DynamoProxy // nil unless asked for
+	proxy  *faultservers.Proxy // nil unless asked for
 	logs   *testutil.Buffer          // the stack's, the emulator's, the functions' and dynalite's output
 	client *http.Client
 	sec    *secrets
@@ -63,7 +63,7 @@ func (h *harness) at(t *testing.T) *harness {
 }
 
 type stackOpts struct {
-	// proxy puts a DynamoProxy between every function and dynalite.
+	// proxy puts a faultservers.Proxy between every function and dynalite.
 	proxy bool
 	// env is merged into the stack's EnvOverrides (sam --env-vars format).
 	env map[string]map[string]string
@@ -90,7 +90,7 @@ func newHarness(t *testing.T, o stackOpts) *harness {
 		}
 	}
 	if o.proxy {
-		p, err := faultservers.NewDynamoProxy()
+		p, err := faultservers.NewProxy(nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,102 @@
+package faultservers_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/wxsession/wxsession/internal/faultservers"
+)
+
+func TestProxy(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(b)
+	}))
+	defer backend.Close()
+	p, err := faultservers.NewProxy(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	post := func(target, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, p.URL()+"/", strings.NewReader(body))
+		if target != "" {
+			req.Header.Set("X-Amz-Target", target)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, _ := post("DynamoDB_20120810.GetItem", `{}`); status != http.StatusBadGateway {
+		t.Errorf("without an upstream: status %d, want 502", status)
+	}
+	if err := p.SetUpstream(backend.URL); err != nil {
+		t.Fatal(err)
+	}
+	p.SetRules(faultservers.Rule{Op: "PutItem", Table: "Sessions", Count: 1, Action: faultservers.Throttle})
+	mark := p.Mark()
+	body := `{"TableName":"Sessions","Key":{"sid":{"S":"x"}}}`
+	tests := []struct {
+		name, target, body string
+		wantStatus         int
+		wantOp             string
+		wantTables         string
+		wantAction         faultservers.Action
+	}{
+		{"forwarded", "DynamoDB_20120810.GetItem", body, 200, "GetItem", "Sessions", 0},
+		{"batch tables sorted", "DynamoDB_20120810.BatchWriteItem", `{"RequestItems":{"B":[],"A":[]}}`, 200, "BatchWriteItem", "A,B", 0},
+		{"rule takes the first match", "DynamoDB_20120810.PutItem", body, 400, "PutItem", "Sessions", faultservers.Throttle},
+		{"rule used up", "DynamoDB_20120810.PutItem", body, 200, "PutItem", "Sessions", 0},
+		{"other AWS JSON service", "AmazonSSM.GetParameter", `{}`, 200, "GetParameter", "", 0},
+		{"plain HTTP", "", `x`, 200, "POST /", "", 0},
+	}
+	for i, tt := range tests {
+		status, got := post(tt.target, tt.body)
+		if status != tt.wantStatus {
+			t.Errorf("%s: status %d, want %d (%s)", tt.name, status, tt.wantStatus, got)
+		}
+		if status == 200 && got != tt.body {
+			t.Errorf("%s: body %q, want the request body echoed", tt.name, got)
+		}
+		reqs := p.Since(mark)
+		if len(reqs) != i+1 {
+			t.Fatalf("%s: %d requests recorded, want %d", tt.name, len(reqs), i+1)
+		}
+		r := reqs[i]
+		if r.Op != tt.wantOp || strings.Join(r.Tables, ",") != tt.wantTables || r.Action != tt.wantAction || r.At.IsZero() {
+			t.Errorf("%s: recorded %+v", tt.name, r)
+		}
+	}
+	if n := p.Count("PutItem"); n != 2 {
+		t.Errorf("Count(PutItem) = %d, want 2", n)
+	}
+}
+
+func TestProxyAnswer(t *testing.T) {
+	p, err := faultservers.NewProxy(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(append([]byte("answered:"), b...))
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	resp, err := http.Post(p.URL()+"/x", "text/plain", strings.NewReader("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "answered:hi" || p.Count("POST /x") != 1 {
+		t.Fatalf("answer %q, count %d", b, p.Count("POST /x"))
+	}
+}
