@@ -2,9 +2,10 @@
 SHELL := /bin/bash
 GO ?= go
 
-# Lambda builds: linux/arm64, static, no RPC shim, reproducible paths, stripped.
-# The local stack overrides LAMBDA_GOOS/LAMBDA_GOARCH with the host's to run the same
-# targets natively.
+# Lambda builds: linux/arm64, static, no RPC shim, reproducible paths, stripped. This is the
+# one definition of the build flags: `make build`, SAM's build-<LogicalId> targets, the local
+# stack, the benchmark and the tests all build through it (internal/repo.BuildLambda runs
+# `make lambda`). The local stack and the tests set LAMBDA_GOOS/LAMBDA_GOARCH to the host's.
 LAMBDA_GOOS ?= linux
 LAMBDA_GOARCH ?= arm64
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=$(LAMBDA_GOOS) GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
@@ -12,7 +13,7 @@ LAMBDA_BUILD = CGO_ENABLED=0 GOOS=$(LAMBDA_GOOS) GOARCH=$(LAMBDA_GOARCH) $(GO) b
 FUNCTIONS := login authorizer api
 DYNALITE := tools/dynalite/node_modules/.bin/dynalite
 
-.PHONY: all build dev test test-go test-race test-client fuzz bench lint deploy tools clean \
+.PHONY: all build lambda dev test test-go test-race test-client fuzz bench lint deploy tools clean \
 	build-LoginFunction build-AuthorizerFunction build-ApiFunction
 
 all: lint build test
@@ -21,7 +22,11 @@ all: lint build test
 build: $(FUNCTIONS:%=build/%/bootstrap)
 
 build/%/bootstrap: FORCE
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o $@ ./functions/$*
+	$(LAMBDA_BUILD) -o $@ ./functions/$*
+
+## lambda: one Lambda binary, PKG (a main package) into OUT, built like the product
+lambda:
+	$(if $(and $(PKG),$(OUT)),,$(error usage: make lambda PKG=./functions/login OUT=path))$(LAMBDA_BUILD) -o $(OUT) $(PKG)
 
 FORCE:
 

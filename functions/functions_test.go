@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
+	"github.com/wxsession/wxsession/internal/repo"
 	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/session"
 )
@@ -34,8 +36,8 @@ var (
 	buildErr  error
 )
 
-// binaries builds the three functions once per test binary, as SAM does:
-// GOOS/GOARCH of the host here, tag lambda.norpc, no cgo.
+// binaries builds the three functions once per test binary, as SAM does
+// (make lambda), for the host's GOOS/GOARCH.
 func binaries(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -43,12 +45,16 @@ func binaries(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		goTool := "go" // go test puts $GOROOT/bin first in PATH
+		root, err := repo.Root("")
+		if err != nil {
+			buildErr = err
+			return
+		}
 		for _, fn := range []string{"login", "authorizer", "api"} {
-			cmd := exec.Command(goTool, "build", "-tags", "lambda.norpc", "-trimpath", "-o", filepath.Join(binDir, fn), "./"+fn)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = errors.New("go build " + fn + ": " + err.Error() + "\n" + string(out))
+			if buildErr = repo.BuildLambda(context.Background(), repo.Lambda{
+				Root: root, Package: "./functions/" + fn, Out: filepath.Join(binDir, fn),
+				GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Go: "go", // go test puts $GOROOT/bin first in PATH
+			}); buildErr != nil {
 				return
 			}
 		}

@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Settings: Settings{
 			Quick: cfg.Quick, ColdRuns: cfg.ColdRuns, MeWarmup: cfg.MeWarmup, MeRequests: cfg.MeRequests,
 			Logins: cfg.Logins, LoadConns: cfg.LoadConns, LoadSeconds: cfg.LoadDuration.Seconds(),
-			DynamoReps: cfg.DynamoReps, BuildCommand: BuildCommand("arm64"), ColdGOARCH: runtime.GOARCH,
+			DynamoReps: cfg.DynamoReps, BuildCommand: BuildCommand(ctx, root, "arm64"), ColdGOARCH: runtime.GOARCH,
 		},
 	}
 	if cfg.GoBench {

@@ -1,10 +1,12 @@
 package secret
 
 import (
+	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/wxsession/wxsession/internal/repo"
 )
 
 // TestBinarySizeBudget builds two Lambda-style binaries the way SAM builds
@@ -16,17 +18,15 @@ func TestBinarySizeBudget(t *testing.T) {
 	if os.Getenv("WXSESSION_SIZECHECK") != "1" {
 		t.Skip("set WXSESSION_SIZECHECK=1 to build and compare the binaries")
 	}
-	gobin, err := exec.LookPath("go")
+	root, err := repo.Root("")
 	if err != nil {
-		t.Skip("go command not found")
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	size := func(name string) int64 {
 		out := filepath.Join(dir, name)
-		cmd := exec.Command(gobin, "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out, "./testdata/sizecheck/"+name)
-		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", name, err, b)
+		if err := repo.BuildLambda(context.Background(), repo.Lambda{Root: root, Package: "./internal/secret/testdata/sizecheck/" + name, Out: out, Go: "go"}); err != nil {
+			t.Fatal(err)
 		}
 		fi, err := os.Stat(out)
 		if err != nil {
