@@ -42,7 +42,7 @@ type harness struct {
 	t      *testing.T
 	s      *stack.Stack
 	proxy  *faultservers.Proxy // nil unless asked for
-	logs   *testutil.Buffer          // the stack's, the emulator's, the functions' and dynalite's output
+	logs   *testutil.Buffer    // the stack's, the emulator's, the functions' and dynalite's output
 	client *http.Client
 	sec    *secrets
 }
