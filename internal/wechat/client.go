@@ -343,7 +343,9 @@ func (c *Client) attempt(ctx context.Context, b base, code string) attemptResult
 	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
-		apiErr.Message = c.redact(apiErr.Message, code)
+		// Redact first, then cut: a cut first could leave part of the secret
+		// or the code, which redact no longer recognises (docs/design.md §10).
+		apiErr.Message = truncate(c.redact(apiErr.Message, code), maxErrMsgLength)
 		r.errcode = apiErr.Code
 		r.retry = apiErr.Code == CodeSystemError
 	} else {

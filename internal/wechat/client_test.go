@@ -487,6 +487,42 @@ func TestNothingLeaks(t *testing.T) {
 	}
 }
 
+// TestRedactBeforeCut: WeChat's errmsg is cut to 256 bytes for the logs
+// and errors; a secret or code straddling the cut must not leave its first
+// part behind (it is removed before the cut).
+func TestRedactBeforeCut(t *testing.T) {
+	const secret = "Straddl3dSecretValue0123"
+	const code = "straddledLoginCode_42"
+	tests := []struct {
+		name  string
+		echo  func(q url.Values) string // what straddles byte 256
+		wants []string                  // prefixes that must not appear
+	}{
+		{"secret", func(q url.Values) string { return q.Get("secret") }, []string{secret[:8]}},
+		{"code", func(q url.Values) string { return q.Get("js_code") }, []string{code[:8]}},
+	}
+	for _, tt := range tests {
+		for _, pad := range []int{240, 248, 252, 255} {
+			t.Run(fmt.Sprintf("%s/pad%d", tt.name, pad), func(t *testing.T) {
+				h := newHarness(t)
+				srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+					fmt.Fprintf(w, `{"errcode":40125,"errmsg":"%s%s tail"}`, strings.Repeat("x", pad), tt.echo(r.URL.Query()))
+				})
+				c := h.client(func(c *wechat.Config) { c.Secret = secret; c.BaseURLs = []string{srv.URL} })
+				h.secret = secret
+				for _, w := range tt.wants {
+					h.mustNotLeak(w)
+				}
+				_, err := h.exchange(context.Background(), c, code)
+				checkSentinel(t, err, wechat.ErrMisconfigured)
+				if !strings.Contains(err.Error(), "xxxx") {
+					t.Fatalf("error %q does not carry the errmsg", err)
+				}
+			})
+		}
+	}
+}
+
 func TestLargeBody(t *testing.T) {
 	h := newHarness(t)
 	srv, hits := countingServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {

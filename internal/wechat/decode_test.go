@@ -1,7 +1,9 @@
 package wechat
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -9,12 +11,12 @@ import (
 var decodeSeeds = []string{
 	`{"session_key":"tiihtNczf5v6AKRyjwEUhQ==","openid":"oGZUI0egBJY1zhBYw2KhdUfwVJJE"}`,
 	`{"session_key":"tiihtNczf5v6AKRyjwEUhQ==","openid":"oGZUI0egBJY1zhBYw2KhdUfwVJJE","unionid":"o6_bmasdasdsad6_2sgVt7hMZOPfL"}`,
-	`{"errcode":0,"errmsg":"ok","session_key":"k","openid":"o"}`,
+	`{"errcode":0,"errmsg":"ok","session_key":"a2V5a2V5a2V5a2V5a2V5aw==","openid":"o"}`,
 	`{"errcode":40029,"errmsg":"invalid code, rid: 6540a1f2-1b2c3d4e-5f6a7b8c"}`,
 	`{"errcode":-1,"errmsg":"system error"}`,
 	`{"errcode":"45011","errmsg":"api minute-quota reach limit"}`,
 	`{"errcode":1.5}`,
-	`{"errcode":null,"openid":"o","session_key":"k"}`,
+	`{"errcode":null,"openid":"o","session_key":"a2V5a2V5a2V5a2V5a2V5aw=="}`,
 	`{"openid":"o"}`,
 	`{"openid":5,"session_key":"k"}`,
 	`{"openid":"o o","session_key":"k"}`,
@@ -25,6 +27,24 @@ var decodeSeeds = []string{
 	`<html>502 Bad Gateway</html>`,
 	`{"openid":"o","session_key":"k"} trailing`,
 	"\xff\xfe{",
+	// Strict decoding (docs/design.md §10), from index 18 on.
+	`{"OPENID":"oX","session_key":"a2V5a2V5a2V5a2V5a2V5aw=="}`,
+	`{"openid":"oA","openid":"oB","session_key":"a2V5a2V5a2V5a2V5a2V5aw=="}`,
+	`{"openid":"oA","session_key":"a2V5a2V5a2V5a2V5a2V5aw==","rid":"1","rid":"2"}`,
+	`{"openid":"oA","session_key":"a2V5a2V5a2V5a2V5a2V5aw==","rid":"r","extra":{"a":[1,2]}}`,
+	`{"openid":"oA","session_key":"k"}`,
+	`{"openid":"oA","session_key":"a2V5a2V5a2V5a2V5a2V5a2V5"}`,
+	`{"openid":"oA","session_key":"a2V5a2V5a2V5a2V5a2V5aw"}`,
+	`{"openid":"oA","session_key":"a2V5a2V5a2V5a2V5a2V5a-=="}`,
+	`{"openid":"oA","session_key":"a2V5a2V5a2V5a2V5a2V5ax=="}`,
+	`{"openid":"app#o","session_key":"a2V5a2V5a2V5a2V5a2V5aw=="}`,
+	`{"openid":"o\u00e9","session_key":"a2V5a2V5a2V5a2V5a2V5aw=="}`,
+	`{"openid":"oA","unionid":"u/1","session_key":"a2V5a2V5a2V5a2V5a2V5aw=="}`,
+	`{"openid":"` + strings.Repeat("o", 129) + `","session_key":"a2V5a2V5a2V5a2V5a2V5aw=="}`,
+	`{"Errcode":40029,"errmsg":"invalid code"}`,
+	`{"errcode":40029,"errcode":0,"openid":"oA","session_key":"a2V5a2V5a2V5a2V5a2V5aw=="}`,
+	`{"open\u0069d":"oA","session_key":"a2V5a2V5a2V5a2V5a2V5aw=="}`,
+	`{"openid":"oA","session_key":"a2V5a2V5a2V5a2V5a2V5aw=="}{}`,
 }
 
 func TestDecodeResponse(t *testing.T) {
@@ -53,6 +73,23 @@ func TestDecodeResponse(t *testing.T) {
 		{decodeSeeds[15], "", "", 0, ErrUnavailable},
 		{decodeSeeds[16], "", "", 0, ErrUnavailable},
 		{decodeSeeds[17], "", "", 0, ErrUnavailable},
+		{decodeSeeds[18], "", "", 0, ErrUnavailable}, // key in another case
+		{decodeSeeds[19], "", "", 0, ErrUnavailable}, // duplicate openid
+		{decodeSeeds[20], "", "", 0, ErrUnavailable}, // duplicate unknown key
+		{decodeSeeds[21], "oA", "", 0, nil},          // unknown keys are skipped
+		{decodeSeeds[22], "", "", 0, ErrUnavailable}, // session_key not base64 of 16 bytes
+		{decodeSeeds[23], "", "", 0, ErrUnavailable}, // 18 bytes
+		{decodeSeeds[24], "", "", 0, ErrUnavailable}, // unpadded
+		{decodeSeeds[25], "", "", 0, ErrUnavailable}, // URL alphabet
+		{decodeSeeds[26], "", "", 0, ErrUnavailable}, // non-canonical last character
+		{decodeSeeds[27], "", "", 0, ErrUnavailable}, // '#' in openid
+		{decodeSeeds[28], "", "", 0, ErrUnavailable}, // non-ASCII openid
+		{decodeSeeds[29], "", "", 0, ErrUnavailable}, // '/' in unionid
+		{decodeSeeds[30], "", "", 0, ErrUnavailable}, // openid too long
+		{decodeSeeds[31], "", "", 0, ErrUnavailable}, // errcode in another case
+		{decodeSeeds[32], "", "", 0, ErrUnavailable}, // duplicate errcode
+		{decodeSeeds[33], "oA", "", 0, nil},          // an escaped key is the same name
+		{decodeSeeds[34], "", "", 0, ErrUnavailable}, // a second value
 	}
 	for _, tt := range tests {
 		id, err := decodeResponse([]byte(tt.body))
@@ -85,8 +122,19 @@ func FuzzDecodeResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		id, err := decodeResponse(body)
 		if err == nil {
-			if id.OpenID == "" || id.SessionKey == "" {
+			if !validID(id.OpenID) || !validSessionKey(id.SessionKey) || id.UnionID != "" && !validID(id.UnionID) {
 				t.Fatalf("no error but identity %+v", id)
+			}
+			// Strictness: what encoding/json reads from an accepted body
+			// is the same identity (no key it would fold or override).
+			var loose struct {
+				OpenID     string `json:"openid"`
+				SessionKey string `json:"session_key"`
+				UnionID    string `json:"unionid"`
+			}
+			if err := json.Unmarshal(body, &loose); err != nil || loose.OpenID != id.OpenID ||
+				loose.SessionKey != id.SessionKey || loose.UnionID != id.UnionID {
+				t.Fatalf("accepted %q as %+v; encoding/json reads %+v (%v)", body, id, loose, err)
 			}
 			return
 		}
