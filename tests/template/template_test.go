@@ -1,0 +1,184 @@
+// Package template checks template.yaml the way AWS will read it: translated
+// by samtranslator (the SAM transform CloudFormation runs) for the aws and
+// aws-cn partitions, and linted by cfn-lint for a region of each.
+//
+// Both tools are Python; python3 on these machines has them. A machine
+// without python3 or samtranslator skips the tests with a message; one whose
+// python3 has samtranslator but not cfn-lint skips only the lint.
+package template
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// partitions are the regions the template must work in, one per partition.
+var partitions = []struct{ partition, region string }{
+	{"aws", "us-east-1"},
+	{"aws-cn", "cn-north-1"},
+}
+
+// secretParameterARN is the one resource the login function may read from
+// SSM: the parameter named by WeChatSecretParameter (given without its
+// leading slash).
+const secretParameterARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${WeChatSecretParameter}"
+
+type statement struct {
+	Effect   string
+	Action   any // string or []string
+	Resource any
+}
+
+type role struct {
+	ManagedPolicyArns []any
+	Policies          []struct {
+		PolicyName     string
+		PolicyDocument struct{ Statement []statement }
+	}
+}
+
+func actions(s statement) []string {
+	switch a := s.Action.(type) {
+	case string:
+		return []string{a}
+	case []any:
+		out := make([]string, 0, len(a))
+		for _, v := range a {
+			s, _ := v.(string)
+			out = append(out, s)
+		}
+		return out
+	}
+	return nil
+}
+
+func python(t *testing.T) string {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: cannot run samtranslator or cfn-lint")
+	}
+	return py
+}
+
+func repoFile(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// translate runs samtranslator on template.yaml for region and returns the
+// CloudFormation resources.
+func translate(t *testing.T, region string) map[string]struct {
+	Type       string
+	Properties json.RawMessage
+} {
+	t.Helper()
+	cmd := exec.Command(python(t), filepath.Join("testdata", "translate.py"), repoFile(t, "template.yaml"), region)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 3 {
+		t.Skipf("samtranslator not installed for python3: %s", strings.TrimSpace(stderr.String()))
+	}
+	if err != nil {
+		t.Fatalf("samtranslator (%s): %v\n%s", region, err, stderr.String())
+	}
+	var cfn struct {
+		Resources map[string]struct {
+			Type       string
+			Properties json.RawMessage
+		}
+	}
+	if err := json.Unmarshal(out, &cfn); err != nil {
+		t.Fatalf("samtranslator output: %v", err)
+	}
+	return cfn.Resources
+}
+
+// TestIAM: every role's inline statements name their resources (no "*"),
+// only the login function reads SSM, and it may call exactly
+// ssm:GetParameter on exactly the secret's parameter (docs/design.md §10).
+// Managed policy ARNs follow the partition.
+func TestIAM(t *testing.T) {
+	for _, p := range partitions {
+		t.Run(p.partition, func(t *testing.T) {
+			res := translate(t, p.region)
+			roles := 0
+			var ssm []string // "<role>: <actions> on <resource>"
+			for id, r := range res {
+				if r.Type != "AWS::IAM::Role" {
+					continue
+				}
+				roles++
+				var rl role
+				if err := json.Unmarshal(r.Properties, &rl); err != nil {
+					t.Fatalf("%s: %v", id, err)
+				}
+				for _, arn := range rl.ManagedPolicyArns {
+					if s, ok := arn.(string); ok && !strings.HasPrefix(s, "arn:"+p.partition+":") {
+						t.Errorf("%s: managed policy %s is not in partition %s", id, s, p.partition)
+					}
+				}
+				for _, pol := range rl.Policies {
+					for _, st := range pol.PolicyDocument.Statement {
+						acts := actions(st)
+						if st.Resource == "*" || slices.Contains(anySlice(st.Resource), any("*")) {
+							t.Errorf("%s/%s: %v on every resource (*)", id, pol.PolicyName, acts)
+						}
+						for _, a := range acts {
+							if strings.HasPrefix(strings.ToLower(a), "ssm:") {
+								res, _ := json.Marshal(st.Resource)
+								ssm = append(ssm, id+": "+strings.Join(acts, ",")+" on "+string(res))
+								break
+							}
+						}
+					}
+				}
+			}
+			if roles == 0 {
+				t.Fatal("no IAM role in the translated template")
+			}
+			want, _ := json.Marshal(map[string]string{"Fn::Sub": secretParameterARN})
+			if len(ssm) != 1 || ssm[0] != "LoginFunctionRole: ssm:GetParameter on "+string(want) {
+				t.Errorf("SSM permissions: %q\nwant exactly [LoginFunctionRole: ssm:GetParameter on %s]", ssm, want)
+			}
+		})
+	}
+}
+
+func anySlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+// TestCfnLint: cfn-lint finds nothing in template.yaml for a region of each
+// partition.
+func TestCfnLint(t *testing.T) {
+	py := python(t)
+	if err := exec.Command(py, "-c", "import cfnlint.runner").Run(); err != nil {
+		t.Skip("cfn-lint not installed for python3")
+	}
+	args := []string{"-c", "import sys; from cfnlint.runner import main; sys.argv[0] = 'cfn-lint'; sys.exit(main())",
+		"--regions"}
+	for _, p := range partitions {
+		args = append(args, p.region)
+	}
+	args = append(args, "--", repoFile(t, "template.yaml"))
+	cmd := exec.Command(py, args...)
+	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION="+partitions[0].region)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cfn-lint: %v\n%s", err, out)
+	}
+}
