@@ -35,17 +35,41 @@ var ErrMalformed = errors.New("httpapi: malformed session credentials")
 // A returned id always satisfies session.ValidID; otherwise the error is
 // ErrMalformed, or ErrNoCredentials when neither carrier is present.
 func SessionID(headers map[string]string, cookies []string) (string, error) {
+	id, _, err := FindSessionID(headers, cookies)
+	return id, err
+}
+
+// Carrier is where FindSessionID found the session id.
+type Carrier int
+
+const (
+	// CarrierNone: no id (an error was returned).
+	CarrierNone Carrier = iota
+	// CarrierBearer: the Authorization: Bearer header. Browsers never
+	// attach it on their own, so it needs no cross-site check.
+	CarrierBearer
+	// CarrierCookie: the sessionid cookie, which a browser attaches to
+	// requests that other sites make (see CrossSite).
+	CarrierCookie
+)
+
+// FindSessionID is SessionID that also tells which carrier held the id.
+func FindSessionID(headers map[string]string, cookies []string) (string, Carrier, error) {
 	if auth, ok, err := authorization(headers); err != nil {
-		return "", err
+		return "", CarrierNone, err
 	} else if ok {
 		if token, bearer := bearerToken(auth); bearer {
 			if !session.ValidID(token) {
-				return "", ErrMalformed
+				return "", CarrierNone, ErrMalformed
 			}
-			return token, nil
+			return token, CarrierBearer, nil
 		}
 	}
-	return cookieSessionID(cookies)
+	id, err := cookieSessionID(cookies)
+	if err != nil {
+		return "", CarrierNone, err
+	}
+	return id, CarrierCookie, nil
 }
 
 // authorization returns the Authorization header, looking it up in any case.

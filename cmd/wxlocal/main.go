@@ -11,11 +11,19 @@
 //	-api-addr 127.0.0.1:3000       the API (like sam local start-api)
 //	-wechat-addr 127.0.0.1:3001    the WeChat emulator
 //	-dynamodb-addr 127.0.0.1:8000  dynalite
+//	-dynamodb-endpoint URL         an external DynamoDB-compatible server instead of
+//	                               dynalite (DynamoDB Local, LocalStack, moto); the
+//	                               template's tables are created there when missing
 //	-data-dir .wxlocal/dynamodb    dynalite's data ("" = in memory)
 //	-reset                         wipe -data-dir first (start from empty tables)
 //	-env-vars file.json            sam's --env-vars format
 //	-parameter-overrides "K=V,K=V" sam's --parameter-overrides
 //	-no-watch                      do not rebuild on source changes
+//
+// Listeners bind to loopback: an address without a host (":3000") means
+// 127.0.0.1. Binding elsewhere takes an explicit host (-api-addr
+// 0.0.0.0:3000) and prints a warning: the emulator issues a login for any
+// openid, so anyone who reaches it can log in as anyone.
 //
 // SIGINT or SIGTERM stops every child process and exits 0.
 package main
@@ -46,6 +54,7 @@ func run(args []string) int {
 	apiAddr := fs.String("api-addr", stack.DefaultAPIAddr, "API listen address")
 	wxAddr := fs.String("wechat-addr", stack.DefaultWeChatAddr, "WeChat emulator listen address")
 	dynAddr := fs.String("dynamodb-addr", stack.DefaultDynamoAddr, "dynalite listen address")
+	dynEndpoint := fs.String("dynamodb-endpoint", "", "external DynamoDB-compatible endpoint `URL` to use instead of dynalite (tables are created there when missing)")
 	dataDir := fs.String("data-dir", filepath.Join(".wxlocal", "dynamodb"), "dynalite data directory, relative to the repository root (\"\" = in memory)")
 	reset := fs.Bool("reset", false, "wipe -data-dir before starting")
 	envVars := fs.String("env-vars", "", "JSON file of function environment overrides (sam --env-vars format)")
@@ -75,6 +84,17 @@ func run(args []string) int {
 			return 2
 		}
 	}
+	if *dynEndpoint != "" {
+		if _, err := stack.ExternalEndpoint(*dynEndpoint); err != nil {
+			logger.Error("bad -dynamodb-endpoint", "err", err)
+			return 2
+		}
+		if *reset {
+			logger.Error("-reset wipes dynalite's data directory; it does nothing to an external -dynamodb-endpoint")
+			return 2
+		}
+		*dataDir = ""
+	}
 	dir := *dataDir
 	if dir != "" && !filepath.IsAbs(dir) {
 		dir = filepath.Join(root, dir)
@@ -92,7 +112,7 @@ func run(args []string) int {
 	t0 := time.Now()
 	s, err := stack.Start(ctx, stack.Options{
 		Root: root, APIAddr: *apiAddr, WeChatAddr: *wxAddr, DynamoAddr: *dynAddr,
-		DataDir: dir, Params: params, EnvOverrides: env, Watch: !*noWatch,
+		DynamoEndpoint: *dynEndpoint, DataDir: dir, Params: params, EnvOverrides: env, Watch: !*noWatch,
 		Logger: logger, LogOut: os.Stdout,
 	})
 	if err != nil {

@@ -59,6 +59,9 @@ var deny = events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false
 // Handle decides one request.
 //
 //   - No carrier or a malformed one: deny, without reading the store.
+//   - A state-changing request (not GET, HEAD or OPTIONS) whose session
+//     comes in the cookie and that a browser sent from another site
+//     (httpapi.CrossSite): deny, without reading the store.
 //   - Session found and not expired: allow, context = the principal
 //     (openid, unionid, appid, sid, expires_at). Expiry is checked here
 //     again even though the store checks it, so a store that forgets cannot
@@ -87,11 +90,20 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2CustomAutho
 func (h *Handler) decide(ctx context.Context, req events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
 	log := h.logger()
 	debug := log.Enabled(ctx, slog.LevelDebug) // guards every DEBUG call: no log arguments built otherwise
-	id, err := httpapi.SessionID(req.Headers, req.Cookies)
+	id, carrier, err := httpapi.FindSessionID(req.Headers, req.Cookies)
 	if err != nil {
 		if debug {
 			log.DebugContext(ctx, "deny", "reason", reason(err))
 		}
+		return deny, nil
+	}
+	// Cross-site request forgery (docs/design.md §10): a browser attaches
+	// the cookie to requests other sites make; the Bearer header it never
+	// sends on its own. Checked here, before the read, at no extra cost.
+	if carrier == httpapi.CarrierCookie && !httpapi.SafeMethod(req.RequestContext.HTTP.Method) &&
+		httpapi.CrossSite(req.Headers, req.RequestContext.DomainName) {
+		log.WarnContext(ctx, "deny", "reason", "cross-site request with the session cookie",
+			"method", req.RequestContext.HTTP.Method, "route", req.RouteKey)
 		return deny, nil
 	}
 	s, err := h.Store.Get(ctx, session.Hash(id))

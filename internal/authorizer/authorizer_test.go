@@ -334,6 +334,71 @@ func TestAuthorizerMetrics(t *testing.T) {
 	}
 }
 
+// TestAuthorizerCrossSite: a state-changing request that carries the session
+// in the cookie is denied, without a read, when a browser sent it from
+// another site; the Bearer header, safe methods and clients that send no
+// Origin or Sec-Fetch-Site (mini-programs) are unaffected.
+func TestAuthorizerCrossSite(t *testing.T) {
+	e := newEnv(t)
+	id, _ := e.create("oCross000000000000000000001", "")
+	cookie := []string{"sessionid=" + id}
+	bearer := map[string]string{"authorization": "Bearer " + id}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name    string
+		method  string
+		headers map[string]string
+		cookies []string
+		allow   bool
+	}{
+		{"cookie POST, no browser headers", "POST", nil, cookie, true},
+		{"cookie POST same-origin", "POST", with(nil, "sec-fetch-site", "same-origin", "origin", "https://api.example.com"), cookie, true},
+		{"cookie POST same-site", "POST", with(nil, "sec-fetch-site", "same-site", "origin", "https://app.example.com"), cookie, true},
+		{"cookie POST user-initiated", "POST", with(nil, "sec-fetch-site", "none"), cookie, true},
+		{"cookie POST cross-site", "POST", with(nil, "sec-fetch-site", "cross-site", "origin", "https://evil.example"), cookie, false},
+		{"cookie DELETE cross-site", "DELETE", with(nil, "sec-fetch-site", "cross-site"), cookie, false},
+		{"cookie PUT cross-site, header name in another case", "PUT", with(nil, "Sec-Fetch-Site", "Cross-Site"), cookie, false},
+		{"cookie POST unknown Sec-Fetch-Site", "POST", with(nil, "sec-fetch-site", "bogus"), cookie, false},
+		{"cookie POST foreign Origin only", "POST", with(nil, "origin", "https://evil.example"), cookie, false},
+		{"cookie POST null Origin", "POST", with(nil, "origin", "null"), cookie, false},
+		{"cookie POST own Origin only", "POST", with(nil, "origin", "https://api.example.com"), cookie, true},
+		{"cookie POST own Origin with default port", "POST", with(nil, "origin", "https://API.example.com:443"), cookie, true},
+		{"cookie POST Origin on another port", "POST", with(nil, "origin", "https://api.example.com:8443"), cookie, false},
+		{"Sec-Fetch-Site wins over Origin", "POST", with(nil, "sec-fetch-site", "same-origin", "origin", "https://other.example"), cookie, true},
+		{"cookie GET cross-site", "GET", with(nil, "sec-fetch-site", "cross-site"), cookie, true},
+		{"cookie HEAD cross-site", "HEAD", with(nil, "sec-fetch-site", "cross-site"), cookie, true},
+		{"bearer POST cross-site", "POST", with(bearer, "sec-fetch-site", "cross-site", "origin", "https://evil.example"), nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := request(t, tt.headers, tt.cookies)
+			req.RequestContext.HTTP.Method = tt.method
+			req.RouteKey = tt.method + " /logout"
+			req.RequestContext.DomainName = "api.example.com"
+			before := e.counter.Count()
+			resp, err := e.h.Handle(context.Background(), req)
+			if err != nil {
+				t.Fatalf("Handle error: %v", err)
+			}
+			if resp.IsAuthorized != tt.allow {
+				t.Fatalf("IsAuthorized = %v, want %v", resp.IsAuthorized, tt.allow)
+			}
+			if reads := e.counter.Count() - before; !tt.allow && reads != 0 {
+				t.Errorf("%d DynamoDB requests for a cross-site request, want 0", reads)
+			}
+		})
+	}
+}
+
 // closedEndpoint is the URL of a port nobody listens on.
 func closedEndpoint(t *testing.T) string {
 	t.Helper()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -24,24 +23,11 @@ import (
 	"github.com/wxsession/wxsession/internal/testutil"
 )
 
-// endpoint is the package's shared dynalite; each test makes its own tables.
-var endpoint string
+// server is the package's shared dynalite (or the external server of
+// dynalitetest.EnvEndpoint); each test makes its own tables.
+var server *dynalite.Server
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	srv, err := dynalite.Start(ctx, dynalite.Options{Logger: slog.New(slog.DiscardHandler)})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start dynalite:", err)
-		os.Exit(1)
-	}
-	endpoint = srv.Endpoint
-	code := m.Run()
-	if err := srv.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stop dynalite:", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { dynalitetest.Main(m, &server) }
 
 // counter is an HTTP client that counts DynamoDB requests by operation.
 type counter struct {
@@ -131,7 +117,7 @@ type env struct {
 // clock and logger are filled in.
 func newEnv(t *testing.T, cfg dynamostore.Config) *env {
 	t.Helper()
-	c, cnt := newClient(t, endpoint)
+	c, cnt := newClient(t, server.Endpoint)
 	e := &env{
 		client: c,
 		count:  cnt,

@@ -26,6 +26,7 @@ const (
 	// TTLAttribute is the sessions table's TimeToLive attribute.
 	TTLAttribute = AttrExpiresAt
 	// DefaultOpenIDIndex is the name of the sessions table's GSI on
-	// openid (HASH openid, projection KEYS_ONLY).
+	// openid (HASH openid, RANGE sid, projection KEYS_ONLY). The sort key
+	// gives every entry a key of its own; see docs/design.md §6.
 	DefaultOpenIDIndex = "openid-index"
 )

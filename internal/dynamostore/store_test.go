@@ -1,7 +1,9 @@
 package dynamostore_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -409,6 +411,54 @@ func TestDeleteAll(t *testing.T) {
 	}
 }
 
+// collidingIDs are session ids whose sids (session.Hash) share the first 24
+// bits of md5("Outliers" + sid): dynalite keys an index entry by the index
+// key plus only that much of the table key, so with a hash-only GSI on
+// openid the second session of a user overwrote the first one's entry and
+// the first became invisible to List and DeleteAll ("logout-all left 9 of
+// 16,000 sessions": 16,000 sids hold about 7.6 such pairs). Found by brute
+// force over patternID(1..); each pair is one user's two sessions.
+var collidingIDs = [][2]string{
+	{patternID(2603), patternID(2777)},
+	{patternID(1638), patternID(5696)},
+}
+
+// patternID is a valid session id made of i's four bytes repeated.
+func patternID(i uint32) string {
+	b := []byte{byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)}
+	return base64.RawURLEncoding.EncodeToString(bytes.Repeat(b, 8))
+}
+
+// TestDeleteAllIndexKeyCollision: every session of a user is listed and
+// ended by logout-all, even sessions whose sids collide in dynalite's
+// index key (docs/design.md §6). Runs on dynalite and, with
+// WXSESSION_TEST_DYNAMODB_ENDPOINT, on any other server.
+func TestDeleteAllIndexKeyCollision(t *testing.T) {
+	for i, pair := range collidingIDs {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			e := newEnv(t, dynamostore.Config{NewID: seqIDs(pair[0], pair[1])})
+			ctx := context.Background()
+			user := session.Identity{OpenID: "oCollidingIndexKeys0001", SessionKey: "k"}
+			for range pair {
+				if _, _, err := e.store.Create(ctx, appID, user, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if l, err := e.store.List(ctx, user.OpenID); err != nil || len(l) != 2 {
+				t.Fatalf("List = %d sessions, %v; want 2", len(l), err)
+			}
+			if n, err := e.store.DeleteAll(ctx, user.OpenID); err != nil || n != 2 {
+				t.Fatalf("DeleteAll = %d, %v; want 2", n, err)
+			}
+			for _, id := range pair {
+				if _, err := e.store.Get(ctx, session.Hash(id)); !errors.Is(err, session.ErrNotFound) {
+					t.Errorf("session survived DeleteAll: %v", err)
+				}
+			}
+		})
+	}
+}
+
 func TestCollision(t *testing.T) {
 	a, b := fixedID(0xAA), fixedID(0xBB)
 	ident := session.Identity{OpenID: "oUser-collide-0001", SessionKey: "k"}
@@ -592,7 +642,7 @@ func TestList(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	c, _ := newClient(t, endpoint)
+	c, _ := newClient(t, server.Endpoint)
 	tests := []struct {
 		name string
 		c    *dynamodb.Client

@@ -12,7 +12,8 @@
 // per-request function log line is JSON with a request_id.
 //
 // Run it with `go test -count=1 ./tests/e2e/` (about 20 s on 2 cores; node is
-// required); -short runs only the leak check's own unit tests. With
+// required); with WXSESSION_TEST_DYNAMODB_ENDPOINT=URL the stack uses that
+// DynamoDB-compatible server instead of dynalite (`make test-moto`); -short runs only the leak check's own unit tests. With
 // E2E_LOG_DIR=dir the run's stack, function and access logs are written there.
 package e2e
 
@@ -38,6 +39,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wxsession/wxsession/internal/config"
+	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/devstack/stack"
 	"github.com/wxsession/wxsession/internal/repo"
 	"github.com/wxsession/wxsession/internal/testutil"
@@ -141,6 +143,8 @@ func startStack(ctx context.Context) (*stack.Stack, error) {
 	return stack.Start(ctx, stack.Options{
 		Root:    root,
 		APIAddr: "127.0.0.1:0", WeChatAddr: "127.0.0.1:0", DynamoAddr: "127.0.0.1:0",
+		// WXSESSION_TEST_DYNAMODB_ENDPOINT: an external server instead of dynalite.
+		DynamoEndpoint: dynalitetest.ExternalEndpoint(),
 		// Debug logging: the leak check then also covers the debug lines.
 		EnvOverrides: map[string]map[string]string{stack.GlobalEnvKey: {config.VarLogLevel: "debug"}},
 		Logger:       slog.New(slog.NewJSONHandler(&stackLog, &slog.HandlerOptions{Level: slog.LevelDebug})),

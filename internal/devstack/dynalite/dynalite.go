@@ -264,9 +264,20 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration, listening
 	}
 }
 
+// External returns a Server standing for a DynamoDB-compatible endpoint
+// that something else runs (DynamoDB Local, LocalStack, moto's server; see
+// dynalitetest.EnvEndpoint): Stop does nothing, Pid is 0 and Done is never
+// closed.
+func External(endpoint string) *Server {
+	return &Server{Endpoint: endpoint, done: make(chan struct{}), logger: slog.New(slog.DiscardHandler)}
+}
+
 // Pid returns the process id of the node process (also its process group
-// id), so fault tests can SIGSTOP and SIGCONT it.
+// id), so fault tests can SIGSTOP and SIGCONT it; 0 for an External server.
 func (s *Server) Pid() int {
+	if s.cmd == nil {
+		return 0
+	}
 	return s.cmd.Process.Pid
 }
 
@@ -284,6 +295,9 @@ func (s *Server) Stop() error {
 }
 
 func (s *Server) stop() error {
+	if s.cmd == nil {
+		return nil // External: not ours to stop
+	}
 	select {
 	case <-s.done:
 		return nil

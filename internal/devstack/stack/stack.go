@@ -38,6 +38,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,6 +81,11 @@ type Options struct {
 	// DataDir keeps dynalite's data (cmd/wxlocal uses .wxlocal/dynamodb);
 	// "" keeps it in memory.
 	DataDir string
+	// DynamoEndpoint, when set, is an external DynamoDB-compatible server
+	// (DynamoDB Local, LocalStack, moto's server) used instead of starting
+	// dynalite; DynamoAddr and DataDir are then ignored. The template's
+	// tables are created there when missing (docs/design.md §6).
+	DynamoEndpoint string
 	// Params overrides template parameters (sam --parameter-overrides).
 	Params map[string]string
 	// EnvOverrides sets function variables, in sam --env-vars format.
@@ -110,6 +116,9 @@ type Stack struct {
 	Template *samtemplate.Template
 	// Dynamo is a client for the local DynamoDB.
 	Dynamo *dynamodb.Client
+	// Exposed lists the listeners bound beyond loopback ("API on
+	// 0.0.0.0:3000"); empty by default.
+	Exposed []string
 
 	opts    Options
 	root    string
@@ -152,12 +161,33 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if s.root, err = findRoot(o.Root); err != nil {
 		return nil, err
 	}
-	apiLn, err := listen(cmp.Or(o.APIAddr, DefaultAPIAddr), "API")
+	addrs := map[string]string{
+		"API":             cmp.Or(o.APIAddr, DefaultAPIAddr),
+		"WeChat emulator": cmp.Or(o.WeChatAddr, DefaultWeChatAddr),
+		"DynamoDB":        cmp.Or(o.DynamoAddr, DefaultDynamoAddr),
+	}
+	if o.DynamoEndpoint != "" {
+		delete(addrs, "DynamoDB") // nothing of ours listens for it
+	}
+	for _, what := range slices.Sorted(maps.Keys(addrs)) {
+		a, exposed, err := Loopback(addrs[what])
+		if err != nil {
+			return nil, fmt.Errorf("stack: %s address %q: %w", what, addrs[what], err)
+		}
+		addrs[what] = a
+		if exposed {
+			s.Exposed = append(s.Exposed, what+" on "+a)
+		}
+	}
+	if len(s.Exposed) > 0 {
+		s.log.Warn(exposedWarning(s.Exposed))
+	}
+	apiLn, err := listen(addrs["API"], "API")
 	if err != nil {
 		return nil, err
 	}
 	s.lns = append(s.lns, apiLn)
-	wxLn, err := listen(cmp.Or(o.WeChatAddr, DefaultWeChatAddr), "WeChat emulator")
+	wxLn, err := listen(addrs["WeChat emulator"], "WeChat emulator")
 	if err != nil {
 		return nil, err
 	}
@@ -187,21 +217,29 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("stack: %s defines no AWS::Serverless::Function", tmplPath)
 	}
 
-	// dynalite and its tables.
-	host, port, err := splitAddr(cmp.Or(o.DynamoAddr, DefaultDynamoAddr))
-	if err != nil {
-		return nil, err
+	// The DynamoDB-compatible server (dynalite, or the external endpoint)
+	// and the template's tables on it.
+	if o.DynamoEndpoint != "" {
+		if s.DynamoURL, err = ExternalEndpoint(o.DynamoEndpoint); err != nil {
+			return nil, err
+		}
+		s.log.Info("using an external DynamoDB-compatible endpoint instead of dynalite", "endpoint", s.DynamoURL)
+	} else {
+		host, port, err := splitAddr(addrs["DynamoDB"])
+		if err != nil {
+			return nil, err
+		}
+		s.dyn, err = dynalite.Start(ctx, dynalite.Options{
+			Host: host, Port: port, DataDir: o.DataDir,
+			ToolsDir: filepath.Join(s.root, "tools", "dynalite"),
+			Stdout:   o.LogOut, Stderr: o.LogOut,
+			Logger: s.log.With("component", "dynalite"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("stack: %w", err)
+		}
+		s.DynamoURL = s.dyn.Endpoint
 	}
-	s.dyn, err = dynalite.Start(ctx, dynalite.Options{
-		Host: host, Port: port, DataDir: o.DataDir,
-		ToolsDir: filepath.Join(s.root, "tools", "dynalite"),
-		Stdout:   o.LogOut, Stderr: o.LogOut,
-		Logger: s.log.With("component", "dynalite"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("stack: %w", err)
-	}
-	s.DynamoURL = s.dyn.Endpoint
 	if s.Dynamo, err = dynalite.LocalClient(ctx, s.DynamoURL); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
@@ -210,8 +248,8 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		t := s.Template.Tables[id]
 		tables = append(tables, dynalite.Table{Input: t.Input, TTLAttribute: t.TTLAttribute})
 	}
-	if err := dynalite.CreateTables(ctx, s.Dynamo, tables, s.log.With("component", "dynalite")); err != nil {
-		return nil, fmt.Errorf("stack: %w", err)
+	if err := dynalite.CreateTables(ctx, s.Dynamo, tables, s.log.With("component", "dynamodb")); err != nil {
+		return nil, fmt.Errorf("stack: tables on %s: %w", s.DynamoURL, err)
 	}
 
 	// Build the functions, then one pool each.
@@ -354,9 +392,16 @@ func (s *Stack) Close() error {
 func (s *Stack) Banner() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nwxsession local stack is up\n\n")
+	if len(s.Exposed) > 0 {
+		fmt.Fprintf(&b, "  !!! %s\n\n", exposedWarning(s.Exposed))
+	}
 	fmt.Fprintf(&b, "  API (HTTP API, payload 2.0)  %s\n", s.APIURL)
 	fmt.Fprintf(&b, "  WeChat emulator              %s   (appid %s)\n", s.WeChatURL, s.Emulator.AppID())
-	fmt.Fprintf(&b, "  DynamoDB (dynalite)          %s\n\n", s.DynamoURL)
+	server := "dynalite"
+	if s.dyn == nil {
+		server = "external"
+	}
+	fmt.Fprintf(&b, "  DynamoDB (%s)%s %s\n\n", server, strings.Repeat(" ", max(1, 17-len(server))), s.DynamoURL)
 	fmt.Fprintf(&b, "  Routes:\n")
 	for _, r := range s.Template.API.Routes {
 		auth := "no auth"
@@ -385,6 +430,47 @@ func listen(addr, what string) (net.Listener, error) {
 		return nil, fmt.Errorf("stack: %s listener on %s: %w", what, addr, err)
 	}
 	return ln, nil
+}
+
+// Loopback resolves a listen address for the local stack: an empty host
+// (":3000") means 127.0.0.1, never every interface, and exposed reports
+// whether the address reaches beyond this machine (any host other than a
+// loopback IP or "localhost"), which only an explicit host can ask for
+// (docs/design.md §10).
+func Loopback(addr string) (resolved string, exposed bool, err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", false, err
+	}
+	if host == "" {
+		return net.JoinHostPort("127.0.0.1", port), false, nil
+	}
+	if strings.EqualFold(host, "localhost") {
+		return addr, false, nil
+	}
+	ip := net.ParseIP(host)
+	return addr, ip == nil || !ip.IsLoopback(), nil
+}
+
+// exposedWarning is logged and printed atop the banner when a listener is
+// bound beyond loopback.
+func exposedWarning(exposed []string) string {
+	return fmt.Sprintf("WARNING: the local stack listens beyond this machine (%s). Its WeChat emulator "+
+		"issues a login code for any openid and the local DynamoDB has no authentication: anyone who can reach "+
+		"these ports can log in as any user and read every session. Bind to 127.0.0.1 unless you mean it.",
+		strings.Join(exposed, ", "))
+}
+
+// ExternalEndpoint checks an external DynamoDB endpoint: an http(s) URL
+// with a host and nothing after it but an optional "/". It returns the URL
+// without the trailing slash.
+func ExternalEndpoint(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("stack: DynamoDB endpoint %q: want http(s)://host:port", raw)
+	}
+	return strings.TrimSuffix(raw, "/"), nil
 }
 
 func splitAddr(addr string) (string, int, error) {

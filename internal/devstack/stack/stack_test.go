@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/devstack/samtemplate"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
 	"github.com/wxsession/wxsession/internal/repo"
@@ -77,13 +78,23 @@ func TestStackSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	t0 := time.Now()
+	// Addresses without a host: loopback, not every interface.
 	s, err := Start(ctx, Options{
-		Root: repoRoot(t), APIAddr: "127.0.0.1:0", WeChatAddr: "127.0.0.1:0", DynamoAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewJSONHandler(&logs, nil)), LogOut: &out,
+		Root: repoRoot(t), APIAddr: ":0", WeChatAddr: ":0", DynamoAddr: ":0",
+		DynamoEndpoint: dynalitetest.ExternalEndpoint(),
+		Logger:         slog.New(slog.NewJSONHandler(&logs, nil)), LogOut: &out,
 		Getenv: func(string) string { return "" },
 	})
 	if err != nil {
 		t.Fatalf("Start: %v\nlogs:\n%s\noutput:\n%s", err, logs.String(), out.String())
+	}
+	for _, u := range []string{s.APIURL, s.WeChatURL, s.DynamoURL} {
+		if !strings.HasPrefix(u, "http://127.0.0.1:") && dynalitetest.ExternalEndpoint() == "" {
+			t.Errorf("listener %s is not on 127.0.0.1", u)
+		}
+	}
+	if len(s.Exposed) != 0 || strings.Contains(s.Banner(), "WARNING") || strings.Contains(logs.String(), "WARNING") {
+		t.Errorf("loopback stack warns about exposure: %q\n%s", s.Exposed, s.Banner())
 	}
 	t.Logf("stack started in %v", time.Since(t0))
 	defer func() {
@@ -284,5 +295,54 @@ func TestSnapshotSeesSourceChanges(t *testing.T) {
 	write("b/b.go", "package b")
 	if got := changedFiles(s1, snapshot(root)); !reflect.DeepEqual(got, []string{"a/a.go", "b/b.go"}) {
 		t.Errorf("changed = %v", got)
+	}
+}
+
+func TestLoopback(t *testing.T) {
+	tests := []struct {
+		addr, want string
+		exposed    bool
+		err        bool
+	}{
+		{":3000", "127.0.0.1:3000", false, false},
+		{":0", "127.0.0.1:0", false, false},
+		{"127.0.0.1:3000", "127.0.0.1:3000", false, false},
+		{"127.0.0.2:3000", "127.0.0.2:3000", false, false},
+		{"[::1]:3000", "[::1]:3000", false, false},
+		{"localhost:3000", "localhost:3000", false, false},
+		{"LocalHost:3000", "LocalHost:3000", false, false},
+		{"0.0.0.0:3000", "0.0.0.0:3000", true, false},
+		{"[::]:3000", "[::]:3000", true, false},
+		{"192.168.1.20:3000", "192.168.1.20:3000", true, false},
+		{"devbox.lan:3000", "devbox.lan:3000", true, false},
+		{"3000", "", false, true},
+	}
+	for _, tt := range tests {
+		got, exposed, err := Loopback(tt.addr)
+		if (err != nil) != tt.err || got != tt.want || exposed != tt.exposed {
+			t.Errorf("Loopback(%q) = %q, %v, %v; want %q, %v, error %v", tt.addr, got, exposed, err, tt.want, tt.exposed, tt.err)
+		}
+	}
+	if w := exposedWarning([]string{"API on 0.0.0.0:3000"}); !strings.HasPrefix(w, "WARNING") || !strings.Contains(w, "0.0.0.0:3000") {
+		t.Errorf("warning %q", w)
+	}
+}
+
+func TestExternalEndpoint(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"http://127.0.0.1:5000", "http://127.0.0.1:5000"},
+		{"http://127.0.0.1:5000/", "http://127.0.0.1:5000"},
+		{"https://dynamodb.example:443", "https://dynamodb.example:443"},
+		{"127.0.0.1:5000", ""},
+		{"ftp://h:1", ""},
+		{"http://h:1/path", ""},
+		{"http://u:p@h:1", ""},
+		{"http://h:1?x=1", ""},
+		{"http://", ""},
+	} {
+		got, err := ExternalEndpoint(tt.in)
+		if got != tt.want || (err != nil) != (tt.want == "") {
+			t.Errorf("ExternalEndpoint(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
 	}
 }

@@ -1,5 +1,9 @@
 // Package dynalitetest gives tests in any package a real DynamoDB-compatible
-// server: the npm-pinned dynalite, in memory, on a free port.
+// server: the npm-pinned dynalite, in memory, on a free port, or, when the
+// environment variable WXSESSION_TEST_DYNAMODB_ENDPOINT is set, the external
+// server at that URL (DynamoDB Local, LocalStack, moto's server: `make
+// test-moto` runs the suites against moto). Tests make their own tables
+// (see TableName), so several runs can share an external server.
 //
 // Node.js must be installed; a test that needs dynalite fails (it does not
 // skip) when it cannot start, so a CI without node cannot pass silently.
@@ -29,15 +33,31 @@ import (
 	"github.com/wxsession/wxsession/internal/repo"
 )
 
+// EnvEndpoint names the environment variable that points every suite using
+// this package (and the end-to-end suite) at an external DynamoDB-compatible
+// server instead of dynalite (docs/design.md §6).
+const EnvEndpoint = "WXSESSION_TEST_DYNAMODB_ENDPOINT"
+
+// ExternalEndpoint returns the value of EnvEndpoint ("" = use dynalite).
+func ExternalEndpoint() string { return strings.TrimSuffix(os.Getenv(EnvEndpoint), "/") }
+
+// start starts an in-memory dynalite, or returns the external server.
+func start(ctx context.Context) (*dynalite.Server, error) {
+	if ep := ExternalEndpoint(); ep != "" {
+		return dynalite.External(ep), nil
+	}
+	return dynalite.Start(ctx, dynalite.Options{Logger: slog.New(slog.DiscardHandler)})
+}
+
 // NewTestServer starts an in-memory dynalite on a free port of 127.0.0.1
-// and stops it in t.Cleanup. It fails the test if the server cannot start.
+// (or uses the external server, see EnvEndpoint) and stops it in t.Cleanup. It fails the test if the server cannot start.
 // Packages with many tests may rather start one server in TestMain with
 // dynalite.Start and give each test its own tables (see TableName).
 func NewTestServer(t testing.TB) *dynalite.Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // includes a possible npm ci
 	defer cancel()
-	s, err := dynalite.Start(ctx, dynalite.Options{Logger: slog.New(slog.DiscardHandler)})
+	s, err := start(ctx)
 	if err != nil {
 		t.Fatalf("start dynalite: %v", err)
 	}
@@ -123,12 +143,13 @@ func Tables(t testing.TB, c *dynamodb.Client, logicalIDs ...string) map[string]s
 }
 
 // Main is a TestMain body for packages that share one server across their
-// tests: it starts an in-memory dynalite, stores it in *srv, runs the tests,
+// tests: it starts an in-memory dynalite (or uses the external server, see
+// EnvEndpoint), stores it in *srv, runs the tests,
 // stops the server and exits with the tests' code (1 if the server cannot
 // start).
 func Main(m *testing.M, srv **dynalite.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // includes a possible npm ci
-	s, err := dynalite.Start(ctx, dynalite.Options{Logger: slog.New(slog.DiscardHandler)})
+	s, err := start(ctx)
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start dynalite:", err)
