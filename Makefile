@@ -13,7 +13,7 @@ LAMBDA_BUILD = CGO_ENABLED=0 GOOS=$(LAMBDA_GOOS) GOARCH=$(LAMBDA_GOARCH) $(GO) b
 FUNCTIONS := login authorizer api
 DYNALITE := tools/dynalite/node_modules/.bin/dynalite
 
-.PHONY: all build lambda dev test test-go test-race test-client fuzz bench lint deploy tools clean \
+.PHONY: all build lambda dev test test-go test-race test-moto test-client fuzz bench lint deploy tools clean \
 	build-LoginFunction build-AuthorizerFunction build-ApiFunction
 
 all: lint build test
@@ -59,6 +59,14 @@ test-go:
 RACE_PKGS := ./internal/devstack/... ./internal/wechat/... ./internal/dynamostore/... ./tests/e2e/
 test-race:
 	$(GO) test -count=1 -race $(RACE_PKGS)
+
+## test-moto: the DynamoDB suites (store, authorizer, handlers, function binaries, local stack,
+## end-to-end) again against moto's server instead of dynalite, which tools/moto/with-moto.sh
+## starts on a free port and stops; any other server: WXSESSION_TEST_DYNAMODB_ENDPOINT=URL go test ...
+MOTO_PKGS := ./internal/dynamostore/ ./internal/authorizer/ ./internal/api/ ./internal/login/ \
+	./internal/profile/ ./functions/ ./internal/devstack/stack/ ./tests/e2e/
+test-moto:
+	tools/moto/with-moto.sh $(GO) test -count=1 $(MOTO_PKGS)
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 30s)
 FUZZTIME ?= 30s
