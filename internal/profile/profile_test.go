@@ -3,9 +3,12 @@ package profile_test
 import (
 	"context"
 	"errors"
+	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/wxsession/wxsession/internal/devstack/dynalite"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
@@ -161,4 +164,49 @@ func TestStore(t *testing.T) {
 	if _, err := down.Put(ctx, "oAlice", profile.Profile{}); !errors.Is(err, session.ErrUnavailable) {
 		t.Fatalf("store down: Put = %v, want ErrUnavailable", err)
 	}
+}
+
+// FuzzValidate: Validate never panics, and what it accepts holds no
+// invisible formatting character other than a zero-width joiner between two
+// non-ASCII runes, and an avatar URL it accepts is an https URL whose host
+// is neither an IP literal of a non-public address nor "localhost".
+func FuzzValidate(f *testing.F) {
+	for _, s := range [][2]string{
+		{"Alice", ""}, {"👨\u200D👩\u200D👧", "https://thirdwx.qlogo.cn/mmopen/vi_32/abc/132"},
+		{"abc\u202Egpj", "https://127.0.0.1/a"}, {"a\u200Bb", "https://[::ffff:10.0.0.1]/"},
+		{"❤\uFE0F\u200D🔥", "https://0x7f.1/"}, {"x", "https://LOCALHOST./a"}, {"x", `https://e.com/"`},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, nickname, avatar string) {
+		if (profile.Profile{Nickname: nickname, AvatarURL: avatar}).Validate() != nil {
+			return
+		}
+		runes := []rune(nickname)
+		for i, r := range runes {
+			if !unicode.Is(unicode.Cf, r) {
+				continue
+			}
+			if r != '\u200D' || i == 0 || i == len(runes)-1 || runes[i-1] < 0x80 || runes[i+1] < 0x80 {
+				t.Fatalf("accepted nickname %+q with format character U+%04X at %d", nickname, r, i)
+			}
+		}
+		if avatar == "" {
+			return
+		}
+		u, err := url.Parse(avatar)
+		if err != nil || u.Scheme != "https" {
+			t.Fatalf("accepted avatar %q: %v", avatar, err)
+		}
+		host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+		if a, err := netip.ParseAddr(host); err == nil {
+			a = a.Unmap()
+			if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() {
+				t.Fatalf("accepted avatar %q on %v", avatar, a)
+			}
+		}
+		if host == "localhost" || strings.HasSuffix(host, ".localhost") || strings.ContainsAny(avatar, "\"'<>") {
+			t.Fatalf("accepted avatar %q", avatar)
+		}
+	})
 }

@@ -455,9 +455,9 @@ func Loopback(addr string) (resolved string, exposed bool, err error) {
 // exposedWarning is logged and printed atop the banner when a listener is
 // bound beyond loopback.
 func exposedWarning(exposed []string) string {
-	return fmt.Sprintf("WARNING: the local stack listens beyond this machine (%s). Its WeChat emulator "+
-		"issues a login code for any openid and the local DynamoDB has no authentication: anyone who can reach "+
-		"these ports can log in as any user and read every session. Bind to 127.0.0.1 unless you mean it.",
+	return fmt.Sprintf("WARNING: the local stack listens beyond this machine (%s). It is for development: "+
+		"its WeChat emulator issues a login code for any openid and dynalite has no authentication, so whoever "+
+		"reaches them can log in as any user and read every session. Bind to 127.0.0.1 unless you mean it.",
 		strings.Join(exposed, ", "))
 }
 
