@@ -1,6 +1,7 @@
 // Package template checks template.yaml the way AWS will read it: translated
 // by samtranslator (the SAM transform CloudFormation runs) for the aws and
-// aws-cn partitions, and linted by cfn-lint for a region of each.
+// aws-cn partitions, and linted by cfn-lint for a region of each; and read by
+// the local stack's template reader for checks that need no Python.
 //
 // Both tools are Python; python3 on these machines has them. A machine
 // without python3 or samtranslator skips the tests with a message; one whose
@@ -17,6 +18,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wxsession/wxsession/internal/devstack/samtemplate"
 )
 
 // partitions are the regions the template must work in, one per partition.
@@ -180,5 +186,30 @@ func TestCfnLint(t *testing.T) {
 	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION="+partitions[0].region)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("cfn-lint: %v\n%s", err, out)
+	}
+}
+
+// TestIndexesHaveSortKeys: every global secondary index in template.yaml has
+// a sort key. dynalite keys the entry of a hash-only index by the index key
+// plus 24 bits of a hash of the table key, so items that share an index key
+// overwrite each other's entries there (logout-all once left 9 of 16,000
+// sessions behind); a sort key that makes entries unique keeps the local
+// stack and the tests honest (docs/design.md §6.3).
+func TestIndexesHaveSortKeys(t *testing.T) {
+	tmpl, err := samtemplate.Load(repoFile(t, "template.yaml"), map[string]string{"WeChatAppId": "wx0000000000local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for id, tbl := range tmpl.Tables {
+		for _, g := range tbl.Input.GlobalSecondaryIndexes {
+			n++
+			if len(g.KeySchema) != 2 || g.KeySchema[1].KeyType != types.KeyTypeRange {
+				t.Errorf("%s: index %s has no sort key", id, aws.ToString(g.IndexName))
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no global secondary index found in template.yaml")
 	}
 }
