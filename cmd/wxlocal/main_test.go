@@ -1,29 +1,18 @@
 package main
 
-import (
-	"os"
-	"path/filepath"
-	"testing"
-)
+import "testing"
 
-func TestWipeRefusesTheRepository(t *testing.T) {
-	root := t.TempDir()
-	data := filepath.Join(root, ".wxlocal", "dynamodb")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, dir := range []string{root, filepath.Dir(root), "/"} {
-		if err := wipe(root, dir); err == nil {
-			t.Errorf("wipe(%s) was allowed", dir)
+// TestRunRefusesBadDynamoDBEndpoint: flag mistakes about the external
+// DynamoDB endpoint stop wxlocal with status 2 before anything starts.
+func TestRunRefusesBadDynamoDBEndpoint(t *testing.T) {
+	for _, args := range [][]string{
+		{"-dynamodb-endpoint", "127.0.0.1:8000"},
+		{"-dynamodb-endpoint", "ftp://127.0.0.1:8000"},
+		{"-dynamodb-endpoint", "http://127.0.0.1:8000/tables"},
+		{"-dynamodb-endpoint", "http://127.0.0.1:8000", "-reset"},
+	} {
+		if got := run(args); got != 2 {
+			t.Errorf("run(%q) = %d, want 2", args, got)
 		}
-	}
-	if _, err := os.Stat(data); err != nil {
-		t.Fatalf("data dir gone after refused wipes: %v", err)
-	}
-	if err := wipe(root, data); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(data); !os.IsNotExist(err) {
-		t.Errorf("data dir still there: %v", err)
 	}
 }
