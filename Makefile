@@ -10,15 +10,15 @@ LAMBDA_GOOS ?= linux
 LAMBDA_GOARCH ?= arm64
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=$(LAMBDA_GOOS) GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-FUNCTIONS := login authorizer api
+FUNCTIONS := login authorizer api wechat
 DYNALITE := tools/dynalite/node_modules/.bin/dynalite
 
 .PHONY: all build lambda dev test test-go test-race test-moto test-client fuzz bench lint deploy tools clean \
-	build-LoginFunction build-AuthorizerFunction build-ApiFunction
+	build-LoginFunction build-AuthorizerFunction build-ApiFunction build-WechatFunction
 
 all: lint build test
 
-## build: the three Lambda bootstraps for linux/arm64 in build/<function>/bootstrap
+## build: the Lambda bootstraps for linux/arm64 in build/<function>/bootstrap
 build: $(FUNCTIONS:%=build/%/bootstrap)
 
 build/%/bootstrap: FORCE
@@ -38,6 +38,8 @@ build-AuthorizerFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authorizer
 build-ApiFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/api
+build-WechatFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/wechat
 
 ## tools: the npm-pinned local DynamoDB (dynalite)
 tools: $(DYNALITE)

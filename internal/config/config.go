@@ -20,6 +20,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -45,6 +46,13 @@ const (
 	// VarMetricsNamespace is the CloudWatch namespace of the functions'
 	// EMF metric lines (docs/design.md §8); unset means "wxsession".
 	VarMetricsNamespace = "METRICS_NAMESPACE"
+
+	// The WeChat server side (docs/design.md §7).
+	VarTokensTable        = "TOKENS_TABLE"
+	VarPhonesTable        = "PHONES_TABLE"
+	VarPhoneUnique        = "PHONE_UNIQUE"
+	VarPhoneLookupsPerDay = "PHONE_LOOKUPS_PER_USER_PER_DAY"
+	VarWatermarkMaxAge    = "WATERMARK_MAX_AGE"
 )
 
 // Var describes one environment variable.
@@ -80,6 +88,11 @@ var Vars = []Var{
 	{Name: VarSSMEndpoint, Meaning: "SSM endpoint URL override (local runs and tests)"},
 	{Name: VarSecretsManagerEndpoint, Meaning: "Secrets Manager endpoint URL override (local runs and tests)"},
 	{Name: VarMetricsNamespace, Meaning: "CloudWatch namespace of the EMF metric lines; unset means wxsession"},
+	{Name: VarTokensTable, Meaning: "the tokens table: the shared access_token per appid (wechat)"},
+	{Name: VarPhonesTable, Meaning: "the phones table: bindings, paid-lookup counters, phone code records (wechat)"},
+	{Name: VarPhoneUnique, Meaning: "true: a phone number is bound to at most one user (409 phone_in_use)", Setting: true},
+	{Name: VarPhoneLookupsPerDay, Meaning: "paid phone number lookups per user per day, China time (default 5)", Setting: true},
+	{Name: VarWatermarkMaxAge, Meaning: "how old the watermark of encryptedData may be, a Go duration (default 5m)", Setting: true},
 }
 
 // Settings returns the names of the variables marked Setting.
@@ -98,6 +111,12 @@ func Settings() []string {
 // documents for failover. The WeChat client uses it too (config links no
 // WeChat code, so the authorizer can import it).
 var DefaultAPIBase = []string{"https://api.weixin.qq.com", "https://api2.weixin.qq.com"}
+
+// Defaults of the WeChat server side (docs/design.md §7).
+const (
+	DefaultPhoneLookupsPerDay = 5
+	DefaultWatermarkMaxAge    = 5 * time.Minute
+)
 
 // Defaults and limits (docs/design.md §5).
 const (
@@ -276,6 +295,37 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Bool returns name as a boolean ("true"/"false", "1"/"0", any case), or
+// def when it is unset or blank; anything else is recorded as invalid.
+func (e *Env) Bool(name string, def bool) bool {
+	switch v := strings.ToLower(e.lookup(name)); v {
+	case "":
+		return def
+	case "true", "1":
+		return true
+	case "false", "0":
+		return false
+	default:
+		e.Invalid(name, v, "want true or false")
+		return def
+	}
+}
+
+// Int returns name as a decimal integer in [min, max], or def when it is
+// unset or blank; anything else is recorded as invalid.
+func (e *Env) Int(name string, def, min, max int) int {
+	v := e.lookup(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		e.Invalid(name, v, fmt.Sprintf("want an integer from %d to %d", min, max))
+		return def
+	}
+	return n
+}
+
 // shortDuration formats d like time.Duration.String without the trailing
 // zero units ("1m" rather than "1m0s", "336h" rather than "336h0m0s").
 func shortDuration(d time.Duration) string {
@@ -348,5 +398,55 @@ func LoadAPI(getenv func(string) string) (API, error) {
 		ProfilesTable: e.Required(VarProfilesTable),
 	}
 	c.MetricsNamespace = e.String(VarMetricsNamespace, "")
+	return c, e.Err()
+}
+
+// WeChatAPI is what a function calling WeChat server APIs with the shared
+// access_token needs (package wxapi). The app secret is loaded separately.
+type WeChatAPI struct {
+	AppID            string   // WECHAT_APPID, required
+	APIBase          []string // WECHAT_API_BASE, default DefaultAPIBase
+	TokensTable      string   // TOKENS_TABLE, required
+	MetricsNamespace string   // METRICS_NAMESPACE ("" = the metrics package's default)
+}
+
+// LoadWeChatAPI reads a WeChat-calling function's configuration; it also
+// requires a source of the app secret (the token's refresh needs it).
+func LoadWeChatAPI(getenv func(string) string) (WeChatAPI, error) {
+	e := NewEnv(getenv)
+	c := loadWeChatAPI(e)
+	return c, e.Err()
+}
+
+func loadWeChatAPI(e *Env) WeChatAPI {
+	c := WeChatAPI{AppID: e.Required(VarAppID), TokensTable: e.Required(VarTokensTable),
+		MetricsNamespace: e.String(VarMetricsNamespace, "")}
+	e.OneOf(VarSecret, VarSecretParameter, VarSecretARN)
+	c.APIBase = e.URLs(VarAPIBase, DefaultAPIBase)
+	return c
+}
+
+// Wechat is the wechat function's configuration (/me/phone, /me/decrypt,
+// /me/session-key).
+type Wechat struct {
+	WeChatAPI
+	UsersTable         string        // USERS_TABLE, required (the session_key)
+	PhonesTable        string        // PHONES_TABLE, required
+	PhoneUnique        bool          // PHONE_UNIQUE, default false
+	PhoneLookupsPerDay int           // PHONE_LOOKUPS_PER_USER_PER_DAY, default 5, 0..1000
+	WatermarkMaxAge    time.Duration // WATERMARK_MAX_AGE, default 5m, at least 1s
+}
+
+// LoadWechat reads the wechat function's configuration.
+func LoadWechat(getenv func(string) string) (Wechat, error) {
+	e := NewEnv(getenv)
+	c := Wechat{
+		WeChatAPI:   loadWeChatAPI(e),
+		UsersTable:  e.Required(VarUsersTable),
+		PhonesTable: e.Required(VarPhonesTable),
+	}
+	c.PhoneUnique = e.Bool(VarPhoneUnique, false)
+	c.PhoneLookupsPerDay = e.Int(VarPhoneLookupsPerDay, DefaultPhoneLookupsPerDay, 0, 1000)
+	c.WatermarkMaxAge = e.Duration(VarWatermarkMaxAge, DefaultWatermarkMaxAge, time.Second)
 	return c, e.Err()
 }

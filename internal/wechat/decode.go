@@ -22,10 +22,10 @@ const (
 	maxIDLength       = 128
 	sessionKeyBytes   = 16
 	maxErrMsgLength   = 256
-	errMalformedShort = "malformed jscode2session answer"
+	errMalformedShort = "malformed WeChat answer"
 )
 
-// errMalformed classifies an answer that is not a well-formed jscode2session
+// errMalformed classifies an answer that is not a well-formed WeChat
 // response (not JSON, not an object, wrong field types, duplicate or
 // miscased keys, missing or implausible openid or session_key). It is
 // retried and ends as ErrUnavailable.
@@ -222,4 +222,43 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "..."
+}
+
+// checkErrcode reads only errcode and errmsg of a WeChat JSON answer: nil
+// for errcode 0 or absent, an *APIError for a non-zero one, an error
+// wrapping errMalformed when body is not a JSON object. It never quotes the
+// body.
+func checkErrcode(body []byte) error {
+	if len(body) == 0 || body[0] != '{' {
+		return fmt.Errorf("body is not a JSON object: %w", errMalformed)
+	}
+	var w struct {
+		ErrCode json.RawMessage `json:"errcode"`
+		ErrMsg  string          `json:"errmsg"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil {
+		return fmt.Errorf("invalid JSON answer: %w", errMalformed)
+	}
+	code, err := parseErrCode(w.ErrCode)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &APIError{Code: code, Message: w.ErrMsg}
+	}
+	return nil
+}
+
+// plausibleToken reports whether s is 1..max printable ASCII characters
+// without spaces, as every access_token WeChat issues is.
+func plausibleToken(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }

@@ -5,7 +5,8 @@ import (
 	"fmt"
 )
 
-// Sentinel errors returned (wrapped) by Client.Exchange. Match them with
+// Sentinel errors returned (wrapped) by every call (Client.Exchange,
+// Client.StableToken, Transport.Do). Match them with
 // errors.Is; the login handler maps them to HTTP answers (DESIGN §2).
 var (
 	// ErrInvalidCode: WeChat does not know the code or it has expired
@@ -37,6 +38,12 @@ var (
 	// missing, 41004 appsecret missing, 40002 invalid grant_type). HTTP 500
 	// server_misconfigured, to be logged as an alert.
 	ErrMisconfigured = errors.New("wechat: server misconfigured")
+
+	// ErrTokenRejected: WeChat refused the access_token (errcodes 40001
+	// invalid or not latest, 42001 expired, 40014 invalid, 41001 missing).
+	// The shared token recovers with one forced refresh and one retry
+	// (docs/design.md §7); after that, HTTP 503 wechat_unavailable.
+	ErrTokenRejected = errors.New("wechat: access_token rejected")
 )
 
 // WeChat errcodes of the jscode2session API.
@@ -52,6 +59,19 @@ const (
 	CodeSecretMissing    = 41004
 	CodeCodeMissing      = 41008
 	CodeRateLimited      = 45011
+
+	CodeInvalidCredential = 40001
+	CodeInvalidToken      = 40014
+	CodeTokenMissing      = 41001
+	CodeTokenExpired      = 42001
+	CodeDailyQuota        = 45009
+	CodeInvalidSignature  = 87009
+	CodePhoneQuota        = 1400001
+	// CodeIPNotAllowed and CodeIPNotAllowedAPI: the caller's IP address is
+	// not in the app's API IP whitelist (Lambda's addresses change; see
+	// docs/design.md §7).
+	CodeIPNotAllowed    = 40164
+	CodeIPNotAllowedAPI = 61004
 )
 
 // APIError is an errcode answer from WeChat. errors.Is maps it onto the
@@ -61,7 +81,10 @@ const (
 //	40163                              -> ErrCodeUsed
 //	45011                              -> ErrRateLimited
 //	40226                              -> ErrUserBlocked
-//	40013, 40125, 41002, 41004, 40002  -> ErrMisconfigured
+//	45009                              -> ErrRateLimited
+//	40001, 42001, 40014, 41001         -> ErrTokenRejected
+//	40013, 40125, 41002, 41004, 40002,
+//	40164, 61004 (IP whitelist)        -> ErrMisconfigured
 //	-1 and every other (unknown) code  -> ErrUnavailable
 //
 // Unknown errcodes are treated as "WeChat gave no usable answer" (503, so the
@@ -95,11 +118,14 @@ func sentinelFor(code int) error {
 		return ErrInvalidCode
 	case CodeCodeUsed:
 		return ErrCodeUsed
-	case CodeRateLimited:
+	case CodeRateLimited, CodeDailyQuota:
 		return ErrRateLimited
+	case CodeInvalidCredential, CodeTokenExpired, CodeInvalidToken, CodeTokenMissing:
+		return ErrTokenRejected
 	case CodeUserBlocked:
 		return ErrUserBlocked
-	case CodeInvalidAppID, CodeInvalidSecret, CodeAppIDMissing, CodeSecretMissing, CodeInvalidGrantType:
+	case CodeInvalidAppID, CodeInvalidSecret, CodeAppIDMissing, CodeSecretMissing, CodeInvalidGrantType,
+		CodeIPNotAllowed, CodeIPNotAllowedAPI:
 		return ErrMisconfigured
 	default:
 		return ErrUnavailable
@@ -110,7 +136,9 @@ func sentinelFor(code int) error {
 func knownCode(code int) bool {
 	switch code {
 	case CodeSystemError, CodeInvalidGrantType, CodeInvalidAppID, CodeInvalidCode, CodeInvalidSecret,
-		CodeCodeUsed, CodeUserBlocked, CodeAppIDMissing, CodeSecretMissing, CodeCodeMissing, CodeRateLimited:
+		CodeCodeUsed, CodeUserBlocked, CodeAppIDMissing, CodeSecretMissing, CodeCodeMissing, CodeRateLimited,
+		CodeInvalidCredential, CodeInvalidToken, CodeTokenMissing, CodeTokenExpired, CodeDailyQuota,
+		CodeInvalidSignature, CodePhoneQuota, CodeIPNotAllowed, CodeIPNotAllowedAPI:
 		return true
 	}
 	return false

@@ -24,6 +24,7 @@ func TestLeakFinder(t *testing.T) {
 		{value: key, kind: "session_key", own: -1},
 		{value: code, kind: "login code", own: -1},
 		{value: "local-dev-secret-0000000000000000", kind: "app secret", own: -1},
+		{value: "13912345678", kind: "phone number", own: -1, logsOnly: true},
 	})
 	tests := []struct {
 		name, line string
@@ -38,6 +39,8 @@ func TestLeakFinder(t *testing.T) {
 		{"URL-encoded session_key", `GET /x?k=abc%2Bdef%2FghiJKLmnoPQRst%3D%3D`, -1, "session_key (URL-encoded)"},
 		{"login code", `code ` + code + ` used`, -1, "login code"},
 		{"app secret", `secret=local-dev-secret-0000000000000000&x`, -1, "app secret"},
+		{"phone number in a log", `{"msg":"phone bound","phone":"13912345678"}`, -1, "phone number"},
+		{"phone number in a response", `{"phone_number":"13912345678"}`, 5, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

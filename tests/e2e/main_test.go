@@ -146,7 +146,7 @@ func startStack(ctx context.Context) (*stack.Stack, error) {
 		// WXSESSION_TEST_DYNAMODB_ENDPOINT: an external server instead of dynalite.
 		DynamoEndpoint: dynalitetest.ExternalEndpoint(),
 		// Debug logging: the leak check then also covers the debug lines.
-		EnvOverrides: map[string]map[string]string{stack.GlobalEnvKey: {config.VarLogLevel: "debug"}},
+		EnvOverrides: map[string]map[string]string{stack.GlobalEnvKey: {config.VarLogLevel: "debug"}, fnWechat: wechatEnv},
 		Logger:       slog.New(slog.NewJSONHandler(&stackLog, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		LogOut:       &fnLog,
 		AccessLog:    &accessLog,

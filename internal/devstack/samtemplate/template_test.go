@@ -50,8 +50,14 @@ func TestRepoTemplateRoutes(t *testing.T) {
 		{"POST /login", "LoginFunction", "", "Login"},
 		{"POST /logout", "ApiFunction", "SessionAuthorizer", "Logout"},
 		{"GET /me", "ApiFunction", "SessionAuthorizer", "Me"},
+		{"POST /me/decrypt", "WechatFunction", "SessionAuthorizer", "Decrypt"},
+		{"DELETE /me/phone", "WechatFunction", "SessionAuthorizer", "DeletePhone"},
+		{"GET /me/phone", "WechatFunction", "SessionAuthorizer", "GetPhone"},
+		{"POST /me/phone", "WechatFunction", "SessionAuthorizer", "BindPhone"},
 		{"GET /me/profile", "ApiFunction", "SessionAuthorizer", "GetProfile"},
 		{"PUT /me/profile", "ApiFunction", "SessionAuthorizer", "PutProfile"},
+		{"GET /me/session-key", "WechatFunction", "SessionAuthorizer", "CheckSessionKey"},
+		{"POST /me/session-key/reset", "WechatFunction", "SessionAuthorizer", "ResetSessionKey"},
 		{"GET /me/sessions", "ApiFunction", "SessionAuthorizer", "ListSessions"},
 		{"DELETE /me/sessions/{sid}", "ApiFunction", "SessionAuthorizer", "DeleteSession"},
 	}
@@ -75,7 +81,7 @@ func TestRepoTemplateAuthorizer(t *testing.T) {
 
 func TestRepoTemplateFunctions(t *testing.T) {
 	tmpl := loadRepo(t, map[string]string{"WeChatAppId": "wx1234567890abcdef", "LogLevel": "debug"})
-	if len(tmpl.Functions) != 3 {
+	if len(tmpl.Functions) != 4 {
 		t.Fatalf("functions: %v", keys(tmpl.Functions))
 	}
 	tests := []struct {
@@ -90,6 +96,12 @@ func TestRepoTemplateFunctions(t *testing.T) {
 		}},
 		{"AuthorizerFunction", 5 * time.Second, map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"}},
 		{"ApiFunction", 10 * time.Second, map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "PROFILES_TABLE": "ProfilesTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"}},
+		{"WechatFunction", 10 * time.Second, map[string]string{
+			"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "USERS_TABLE": "UsersTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local",
+			"WECHAT_APPID": "wx1234567890abcdef", "WECHAT_SECRET_PARAMETER": "/wxsession/wechat-secret", "WECHAT_SECRET": "",
+			"WECHAT_API_BASE": "", "TOKENS_TABLE": "TokensTable",
+			"PHONES_TABLE": "PhonesTable", "PHONE_UNIQUE": "false", "PHONE_LOOKUPS_PER_USER_PER_DAY": "5", "WATERMARK_MAX_AGE": "5m",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
@@ -110,7 +122,7 @@ func TestRepoTemplateFunctions(t *testing.T) {
 
 func TestRepoTemplateTables(t *testing.T) {
 	tmpl := loadRepo(t, appParams)
-	for _, id := range []string{"SessionsTable", "UsersTable", "ProfilesTable", "AuditTable"} {
+	for _, id := range []string{"SessionsTable", "UsersTable", "ProfilesTable", "AuditTable", "TokensTable", "PhonesTable"} {
 		if _, ok := tmpl.Tables[id]; !ok {
 			t.Fatalf("no %s in tables %v", id, keys(tmpl.Tables))
 		}
