@@ -229,11 +229,8 @@ func parseCode(body []byte) (code, msg string) {
 	if len(c) == 0 || len(c) > MaxCodeLength {
 		return "", `field "code" must be 1 to 128 characters`
 	}
-	for i := 0; i < len(c); i++ {
-		b := c[i]
-		if !(b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '_' || b == '-') {
-			return "", `field "code" may only contain A-Z, a-z, 0-9, "_" and "-"`
-		}
+	if !wechat.ValidCodeChars(c) {
+		return "", `field "code" may only contain A-Z, a-z, 0-9, "_" and "-"`
 	}
 	return c, ""
 }

@@ -154,3 +154,16 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.cause }
+
+// ValidCodeChars reports whether c is made only of [A-Za-z0-9_-], the
+// characters of every code WeChat hands a mini-program (wx.login()'s, the
+// getPhoneNumber button's). Callers check the length themselves.
+func ValidCodeChars(c string) bool {
+	for i := 0; i < len(c); i++ {
+		b := c[i]
+		if !(b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '_' || b == '-') {
+			return false
+		}
+	}
+	return true
+}

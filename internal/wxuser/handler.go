@@ -175,16 +175,7 @@ func invalid(msg string) events.APIGatewayV2HTTPResponse {
 // validCode accepts 1-128 characters of [A-Za-z0-9_-] (WeChat's codes are
 // 32 or 64).
 func validCode(c string) bool {
-	if len(c) == 0 || len(c) > 128 {
-		return false
-	}
-	for i := 0; i < len(c); i++ {
-		b := c[i]
-		if !(b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '_' || b == '-') {
-			return false
-		}
-	}
-	return true
+	return len(c) > 0 && len(c) <= 128 && wechat.ValidCodeChars(c)
 }
 
 func (h *Handler) postPhone(ctx context.Context, req events.APIGatewayV2HTTPRequest, p session.Principal) events.APIGatewayV2HTTPResponse {

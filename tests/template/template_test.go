@@ -114,8 +114,9 @@ func translate(t *testing.T, region string) map[string]struct {
 }
 
 // TestIAM: every role's inline statements name their resources (no "*"),
-// only the login function reads SSM, and it may call exactly
-// ssm:GetParameter on exactly the secret's parameter (docs/design.md §10).
+// only the login and wechat functions read SSM, and each may call exactly
+// ssm:GetParameter on exactly the secret's parameter (docs/design.md §7.7,
+// §10).
 // Managed policy ARNs follow the partition.
 func TestIAM(t *testing.T) {
 	for _, p := range partitions {
@@ -157,8 +158,10 @@ func TestIAM(t *testing.T) {
 				t.Fatal("no IAM role in the translated template")
 			}
 			want, _ := json.Marshal(map[string]string{"Fn::Sub": secretParameterARN})
-			if len(ssm) != 1 || ssm[0] != "LoginFunctionRole: ssm:GetParameter on "+string(want) {
-				t.Errorf("SSM permissions: %q\nwant exactly [LoginFunctionRole: ssm:GetParameter on %s]", ssm, want)
+			slices.Sort(ssm)
+			wantSSM := []string{"LoginFunctionRole: ssm:GetParameter on " + string(want), "WechatFunctionRole: ssm:GetParameter on " + string(want)}
+			if !slices.Equal(ssm, wantSSM) {
+				t.Errorf("SSM permissions: %q\nwant exactly %q", ssm, wantSSM)
 			}
 		})
 	}
