@@ -199,7 +199,13 @@ func (s *Source) token(ctx context.Context) (string, error) {
 			return it.token, nil
 		}
 		recent := !it.refreshedAt.IsZero() && now.Sub(it.refreshedAt) < minRefreshInterval && now.Before(it.expires)
-		if !recent && s.lease(ctx, now, false, "") {
+		won := false
+		if !recent {
+			if won, err = s.lease(ctx, now, false, ""); err != nil && (it.token == "" || !now.Before(it.expires)) {
+				return "", err
+			}
+		}
+		if won {
 			tok, err := s.refresh(ctx, false)
 			if err != nil && it.token != "" && now.Before(it.expires) {
 				s.cfg.Logger.WarnContext(ctx, "access_token refresh failed; using the current one until it expires",
@@ -244,7 +250,11 @@ func (s *Source) Invalidate(ctx context.Context, rejected string) (string, error
 			// the normal path reads or refreshes it.
 			return s.token(ctx)
 		}
-		if s.lease(ctx, now, true, rejected) {
+		won, err := s.lease(ctx, now, true, rejected)
+		if err != nil {
+			return "", err
+		}
+		if won {
 			return s.refresh(ctx, true)
 		}
 		if !now.Before(it.leaseUntil) && !it.forcedAt.IsZero() && now.Sub(it.forcedAt) < ForcedRefreshInterval {
@@ -319,9 +329,9 @@ func (s *Source) get(ctx context.Context) (item, error) {
 // RefreshAhead of expiry (and not refreshed within minRefreshInterval); a
 // forced one only while the item still holds the rejected token (or none)
 // and no forced refresh started within ForcedRefreshInterval, and it
-// records forced_at. false means someone else holds it, the condition no
-// longer holds, or the store failed (the caller re-reads either way).
-func (s *Source) lease(ctx context.Context, now time.Time, force bool, rejected string) bool {
+// records forced_at. false means someone else holds it or the condition no
+// longer holds (the caller re-reads); an error means the store failed.
+func (s *Source) lease(ctx context.Context, now time.Time, force bool, rejected string) (bool, error) {
 	names := map[string]string{"#lu": AttrLeaseUntil, "#lo": AttrLeaseOwner}
 	values := map[string]types.AttributeValue{
 		":now":   ms(now),
@@ -352,12 +362,13 @@ func (s *Source) lease(ctx context.Context, now time.Time, force bool, rejected 
 	})
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
-		if !errors.As(err, &ccf) {
-			s.cfg.Logger.WarnContext(ctx, "access_token lease write failed", "appid", s.cfg.AppID, "error", err.Error())
+		if errors.As(err, &ccf) {
+			return false, nil
 		}
-		return false
+		s.cfg.Logger.WarnContext(ctx, "access_token lease write failed", "appid", s.cfg.AppID, "error", err.Error())
+		return false, fmt.Errorf("wxtoken: %w: %w", ErrUnavailable, dynamoclient.Wrap("take the refresh lease", err))
 	}
-	return true
+	return true, nil
 }
 
 // refresh holds the lease: it fetches a token and writes it, releasing the

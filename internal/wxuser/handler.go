@@ -40,6 +40,10 @@ import (
 // plus the rest).
 const MaxBodyBytes = 20 << 10
 
+// DeadlineMargin is the part of the invocation's deadline kept for
+// answering (as the login's).
+const DeadlineMargin = 750 * time.Millisecond
+
 // Route keys.
 const (
 	RoutePostPhone       = "POST /me/phone"
@@ -134,6 +138,14 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		p.AppID = h.AppID
 	}
 	ctx = context.WithValue(ctx, sourceIPKey{}, req.RequestContext.HTTP.SourceIP)
+	// Leave DeadlineMargin of the invocation to answer: a slow WeChat or a
+	// wait for another instance's token refresh then ends in a 503 with
+	// Retry-After, not a Lambda timeout.
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-DeadlineMargin))
+		defer cancel()
+	}
 	return serve(ctx, req, p), nil
 }
 
