@@ -62,11 +62,12 @@ RACE_PKGS := ./internal/devstack/... ./internal/wechat/... ./internal/dynamostor
 test-race:
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
-## test-moto: the DynamoDB suites (store, authorizer, handlers, function binaries, local stack,
-## end-to-end) again against moto's server instead of dynalite, which tools/moto/with-moto.sh
-## starts on a free port and stops; any other server: WXSESSION_TEST_DYNAMODB_ENDPOINT=URL go test ...
-MOTO_PKGS := ./internal/dynamostore/ ./internal/authorizer/ ./internal/api/ ./internal/login/ \
-	./internal/profile/ ./functions/ ./internal/devstack/stack/ ./tests/e2e/
+## test-moto: every suite that takes its DynamoDB from dynalitetest (stores, handlers, function
+## binaries, local stack, end-to-end; dynalite's own tests excepted) again against moto's server,
+## which tools/moto/with-moto.sh starts on a free port and stops. Any other server:
+## WXSESSION_TEST_DYNAMODB_ENDPOINT=URL go test ...
+MOTO_PKGS = $(shell grep -rl --include='*_test.go' 'dynalitetest\.' . | grep -v -e node_modules -e '^./internal/devstack/dynalite/' \
+	| xargs -n1 dirname | sort -u | sed 's|$$|/|')
 test-moto:
 	tools/moto/with-moto.sh $(GO) test -count=1 $(MOTO_PKGS)
 
