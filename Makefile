@@ -53,12 +53,14 @@ dev: tools
 
 ## test: every test - Go unit, store, function-binary and end-to-end tests, fuzz seeds,
 ## the race detector on the packages with shared state, and the mini-program client's tests.
+## Each suite runs once: the end-to-end suite (tests/e2e) runs in the race pass only.
 test: tools lint test-go test-race
 
+E2E_PKGS := ./tests/e2e/
 test-go:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/tests/e2e$$')
 
-RACE_PKGS := ./internal/devstack/... ./internal/wechat/... ./internal/dynamostore/... ./tests/e2e/
+RACE_PKGS := ./internal/devstack/... ./internal/wechat/... ./internal/dynamostore/... $(E2E_PKGS)
 test-race:
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
@@ -88,11 +90,13 @@ fuzz:
 bench: tools
 	$(GO) run ./cmd/wxbench -go $(GO) -out build/bench/latest.json $(BENCH_FLAGS)
 
-## lint: gofmt and go vet
+## lint: gofmt, go vet, staticcheck (pinned in go.mod as a tool) and a `go mod tidy` diff check
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './tools/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 ## deploy: sam build && sam deploy --guided (see README: store the app secret in SSM first)
 deploy:

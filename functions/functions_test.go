@@ -75,7 +75,7 @@ func TestMain(m *testing.M) {
 
 func fixture(t *testing.T, name string, v any) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	raw, err := testutil.Event(name)
 	if err != nil {
 		t.Fatal(err)
 	}

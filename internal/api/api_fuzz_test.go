@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/wxsession/wxsession/httpapi"
 	"github.com/wxsession/wxsession/internal/api"
 	"github.com/wxsession/wxsession/internal/profile"
+	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/session"
 )
 
@@ -100,7 +100,7 @@ func FuzzProfileBody(f *testing.F) {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
 	}
-	raw, err := os.ReadFile("testdata/apigw-v2-request-lambda-authorizer.json")
+	raw, err := testutil.Event("apigw-v2-request-lambda-authorizer.json")
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +75,7 @@ func (e *env) login(openid, unionid string) session.Session {
 // A nil principal removes the authorizer block.
 func request(t *testing.T, routeKey, body string, query map[string]string, s *session.Session) events.APIGatewayV2HTTPRequest {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/apigw-v2-request-lambda-authorizer.json")
+	raw, err := testutil.Event("apigw-v2-request-lambda-authorizer.json")
 	if err != nil {
 		t.Fatal(err)
 	}

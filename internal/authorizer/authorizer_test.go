@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +78,7 @@ func (e *env) create(openid, unionid string) (string, session.Session) {
 // request builds an authorizer event from the AWS sample event.
 func request(t *testing.T, headers map[string]string, cookies []string) events.APIGatewayV2CustomAuthorizerV2Request {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/apigw-v2-custom-authorizer-v2-request.json")
+	raw, err := testutil.Event("apigw-v2-custom-authorizer-v2-request.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/wxsession/wxsession/httpapi"
 	"github.com/wxsession/wxsession/internal/login"
+	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/internal/wechat"
 	"github.com/wxsession/wxsession/session"
 )
@@ -126,7 +126,7 @@ func FuzzLoginBody(f *testing.F) {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
 	}
-	raw, err := os.ReadFile("testdata/apigw-v2-request-no-authorizer.json")
+	raw, err := testutil.Event("apigw-v2-request-no-authorizer.json")
 	if err != nil {
 		f.Fatal(err)
 	}

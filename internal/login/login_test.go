@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -137,7 +136,7 @@ func (e *env) code(openid, unionid string) string {
 // request builds a POST /login event from the AWS sample event.
 func request(t *testing.T, method, body string) events.APIGatewayV2HTTPRequest {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/apigw-v2-request-no-authorizer.json")
+	raw, err := testutil.Event("apigw-v2-request-no-authorizer.json")
 	if err != nil {
 		t.Fatal(err)
 	}

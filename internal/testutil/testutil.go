@@ -4,6 +4,9 @@ package testutil
 import (
 	"bytes"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -57,3 +60,10 @@ func (c *CountingClient) Do(r *http.Request) (*http.Response, error) {
 
 // Count returns how many requests were sent so far.
 func (c *CountingClient) Count() int64 { return c.n.Load() }
+
+// Event returns the AWS sample event testdata/<name> of this package (the
+// aws-lambda-go events fixtures, committed once for every test package).
+func Event(name string) ([]byte, error) {
+	_, file, _, _ := runtime.Caller(0)
+	return os.ReadFile(filepath.Join(filepath.Dir(file), "testdata", name))
+}

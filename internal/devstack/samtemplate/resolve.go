@@ -103,7 +103,7 @@ func (r *resolver) intrinsic(fn string, arg any) (any, error) {
 	case "Ref":
 		name, ok := arg.(string)
 		if !ok {
-			return nil, errors.New("Ref: argument must be a string")
+			return nil, errors.New("!Ref: argument must be a string")
 		}
 		return r.ref(name)
 	case "Fn::GetAtt":
@@ -267,7 +267,7 @@ func (r *resolver) ref(name string) (any, error) {
 	if _, ok := r.resources[name]; ok {
 		return r.physicalName(name), nil
 	}
-	return nil, fmt.Errorf("Ref %s: no such parameter or resource", name)
+	return nil, fmt.Errorf("!Ref %s: no such parameter or resource", name)
 }
 
 func (r *resolver) getAtt(arg any) (any, error) {
@@ -426,7 +426,7 @@ func (r *resolver) condExpr(expr any) (bool, error) {
 		case "Condition":
 			name, ok := arg.(string)
 			if !ok {
-				return false, errors.New("Condition: name must be a string")
+				return false, errors.New("a condition name must be a string")
 			}
 			return r.condition(name)
 		case "Fn::Equals":

@@ -501,11 +501,11 @@ func (p *parser) function(id string, res resource, globals map[string]any) (Func
 	if v, ok := prop("Timeout"); ok {
 		rv, err := p.r.resolve(v)
 		if err != nil {
-			return f, fmt.Errorf("Timeout: %w", err)
+			return f, fmt.Errorf("property Timeout: %w", err)
 		}
 		n, ok := toInt(rv)
 		if !ok || n < 1 || n > 900 {
-			return f, fmt.Errorf("Timeout must be 1-900 seconds, got %v", rv)
+			return f, fmt.Errorf("property Timeout must be 1-900 seconds, got %v", rv)
 		}
 		f.Timeout = time.Duration(n) * time.Second
 	}
@@ -523,7 +523,7 @@ func (p *parser) function(id string, res resource, globals map[string]any) (Func
 	if v, ok := prop("Architectures"); ok {
 		rv, err := p.r.resolve(v)
 		if err != nil {
-			return f, fmt.Errorf("Architectures: %w", err)
+			return f, fmt.Errorf("property Architectures: %w", err)
 		}
 		f.Architectures = nil
 		for _, a := range asList(rv) {
@@ -991,7 +991,7 @@ func (p *parser) authorizer(name string, m map[string]any) (Authorizer, error) {
 	if identity != nil {
 		rv, err := p.r.resolve(identity)
 		if err != nil {
-			return a, fmt.Errorf("Identity: %w", err)
+			return a, fmt.Errorf("property Identity: %w", err)
 		}
 		identity = asMap(rv)
 	}
@@ -1002,7 +1002,7 @@ func (p *parser) authorizer(name string, m map[string]any) (Authorizer, error) {
 		for _, v := range asList(identity[src.key]) {
 			s, ok := scalarString(v)
 			if !ok || s == "" {
-				return a, fmt.Errorf("Identity.%s: entries must be non-empty strings", src.key)
+				return a, fmt.Errorf("property Identity.%s: entries must be non-empty strings", src.key)
 			}
 			a.IdentitySources = append(a.IdentitySources, src.prefix+s)
 		}
