@@ -111,6 +111,10 @@ func bearerToken(auth string) (string, bool) {
 }
 
 // cookieSessionID finds the sessionid cookie in a payload-2.0 cookies array.
+// It is not net/http's parser (Request.CookiesNamed), which gives different
+// answers on inputs TestSessionID covers: it keeps the spaces of
+// "sessionid = v" (RFC 6265 §5.2 and browsers trim them) and reads a bare
+// "sessionid" as an empty cookie (docs/design.md §11).
 func cookieSessionID(cookies []string) (string, error) {
 	var (
 		val   string

@@ -34,7 +34,7 @@ func handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.API
 }
 
 func main() {
-	lambdamain.Run(func(*slog.Logger, func(string) string) (any, error) {
+	lambdamain.Run(func(*slog.Logger, func(string) string) (lambdamain.Handler[events.APIGatewayV2HTTPRequest, events.APIGatewayV2HTTPResponse], error) {
 		// Open your own table's client here, as functions/api does.
 		return handle, nil
 	})

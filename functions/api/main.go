@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/wxsession/wxsession/internal/api"
 	"github.com/wxsession/wxsession/internal/audit"
 	"github.com/wxsession/wxsession/internal/config"
@@ -22,7 +24,7 @@ import (
 func main() { lambdamain.Run(setup) }
 
 // setup reads the configuration and builds the handler (see lambdamain.Setup).
-func setup(logger *slog.Logger, getenv func(string) string) (any, error) {
+func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[events.APIGatewayV2HTTPRequest, events.APIGatewayV2HTTPResponse], error) {
 	cfg, err := config.LoadAPI(getenv)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/wxsession/wxsession/internal/authorizer"
 	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
@@ -26,7 +28,7 @@ const opTimeout = 2 * time.Second
 func main() { lambdamain.Run(setup) }
 
 // setup reads the configuration and builds the handler (see lambdamain.Setup).
-func setup(logger *slog.Logger, getenv func(string) string) (any, error) {
+func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[events.APIGatewayV2CustomAuthorizerV2Request, events.APIGatewayV2CustomAuthorizerSimpleResponse], error) {
 	cfg, err := config.LoadAuthorizer(getenv)
 	if err != nil {
 		return nil, err

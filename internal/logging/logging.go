@@ -14,27 +14,49 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/wxsession/wxsession/internal/config"
 )
 
 // RequestIDKey is the attribute that carries the Lambda request id.
 const RequestIDKey = "request_id"
 
 // ParseLevel parses a LOG_LEVEL value: debug, info, warn (or warning) or
-// error, case-insensitively and ignoring surrounding spaces. The empty
-// string is info.
+// error, case-insensitively and ignoring surrounding spaces; Lambda's
+// AWS_LAMBDA_LOG_LEVEL values TRACE and FATAL read as debug and error. The
+// empty string is info.
 func ParseLevel(s string) (slog.Level, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "debug":
+	case "debug", "trace":
 		return slog.LevelDebug, nil
 	case "", "info":
 		return slog.LevelInfo, nil
 	case "warn", "warning":
 		return slog.LevelWarn, nil
-	case "error":
+	case "error", "fatal":
 		return slog.LevelError, nil
 	default:
 		return slog.LevelInfo, fmt.Errorf("logging: unknown level %q (want debug, info, warn or error)", s)
 	}
+}
+
+// envLambdaLogLevel is the level Lambda's advanced logging controls set
+// (DEBUG, INFO, ...), which lambdacontext's own slog handler honours.
+const envLambdaLogLevel = "AWS_LAMBDA_LOG_LEVEL"
+
+// LevelFromEnv returns the log level to use: LOG_LEVEL when set, else
+// Lambda's AWS_LAMBDA_LOG_LEVEL (set when the function's logging config has
+// an application log level), else "" (info).
+//
+// lambdacontext.NewLogHandler is not used as the handler itself: it writes
+// text unless the function's log format is JSON, renames msg to message and
+// request_id to requestId (the audit lines' "msg":"audit" is a contract,
+// docs/design.md §9), and writes only to os.Stdout (docs/design.md §11).
+func LevelFromEnv(getenv func(string) string) string {
+	if v := strings.TrimSpace(getenv(config.VarLogLevel)); v != "" {
+		return v
+	}
+	return getenv(envLambdaLogLevel)
 }
 
 // New returns a JSON logger writing to w at the given level (a LOG_LEVEL

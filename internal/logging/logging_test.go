@@ -147,3 +147,32 @@ func TestNew(t *testing.T) {
 		})
 	}
 }
+
+func TestLevelFromEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    string
+		wantLvl slog.Level
+		wantErr bool
+	}{
+		{"LOG_LEVEL wins", map[string]string{"LOG_LEVEL": "warn", "AWS_LAMBDA_LOG_LEVEL": "DEBUG"}, "warn", slog.LevelWarn, false},
+		{"Lambda's level when LOG_LEVEL is unset", map[string]string{"AWS_LAMBDA_LOG_LEVEL": "DEBUG"}, "DEBUG", slog.LevelDebug, false},
+		{"Lambda's TRACE is debug", map[string]string{"AWS_LAMBDA_LOG_LEVEL": "TRACE"}, "TRACE", slog.LevelDebug, false},
+		{"Lambda's FATAL is error", map[string]string{"LOG_LEVEL": " ", "AWS_LAMBDA_LOG_LEVEL": "FATAL"}, "FATAL", slog.LevelError, false},
+		{"neither is info", nil, "", slog.LevelInfo, false},
+		{"unknown", map[string]string{"LOG_LEVEL": "loud"}, "loud", slog.LevelInfo, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := logging.LevelFromEnv(func(k string) string { return tt.env[k] })
+			if got != tt.want {
+				t.Fatalf("LevelFromEnv = %q, want %q", got, tt.want)
+			}
+			lvl, err := logging.ParseLevel(got)
+			if lvl != tt.wantLvl || (err != nil) != tt.wantErr {
+				t.Fatalf("ParseLevel(%q) = %v, %v; want %v, error %v", got, lvl, err, tt.wantLvl, tt.wantErr)
+			}
+		})
+	}
+}

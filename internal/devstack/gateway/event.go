@@ -17,67 +17,9 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
 )
-
-// integrationEvent is the payload format 2.0 event (fields in AWS's order,
-// empty ones omitted as AWS omits them).
-type integrationEvent struct {
-	Version               string            `json:"version"`
-	RouteKey              string            `json:"routeKey"`
-	RawPath               string            `json:"rawPath"`
-	RawQueryString        string            `json:"rawQueryString"`
-	Cookies               []string          `json:"cookies,omitempty"`
-	Headers               map[string]string `json:"headers"`
-	QueryStringParameters map[string]string `json:"queryStringParameters,omitempty"`
-	PathParameters        map[string]string `json:"pathParameters,omitempty"`
-	RequestContext        requestContext    `json:"requestContext"`
-	Body                  string            `json:"body,omitempty"`
-	IsBase64Encoded       bool              `json:"isBase64Encoded"`
-}
-
-// authorizerEvent is the Lambda authorizer's payload format 2.0 event
-// (events.APIGatewayV2CustomAuthorizerV2Request). identitySource is null when
-// the authorizer has no identity sources, as on AWS.
-type authorizerEvent struct {
-	Version               string            `json:"version"`
-	Type                  string            `json:"type"`
-	RouteArn              string            `json:"routeArn"`
-	IdentitySource        []string          `json:"identitySource"`
-	RouteKey              string            `json:"routeKey"`
-	RawPath               string            `json:"rawPath"`
-	RawQueryString        string            `json:"rawQueryString"`
-	Cookies               []string          `json:"cookies,omitempty"`
-	Headers               map[string]string `json:"headers"`
-	QueryStringParameters map[string]string `json:"queryStringParameters,omitempty"`
-	RequestContext        requestContext    `json:"requestContext"`
-	PathParameters        map[string]string `json:"pathParameters,omitempty"`
-}
-
-type requestContext struct {
-	AccountID    string          `json:"accountId"`
-	APIID        string          `json:"apiId"`
-	Authorizer   *authorizerDesc `json:"authorizer,omitempty"`
-	DomainName   string          `json:"domainName"`
-	DomainPrefix string          `json:"domainPrefix"`
-	HTTP         httpDesc        `json:"http"`
-	RequestID    string          `json:"requestId"`
-	RouteKey     string          `json:"routeKey"`
-	Stage        string          `json:"stage"`
-	Time         string          `json:"time"`
-	TimeEpoch    int64           `json:"timeEpoch"`
-}
-
-type authorizerDesc struct {
-	Lambda map[string]any `json:"lambda"`
-}
-
-type httpDesc struct {
-	Method    string `json:"method"`
-	Path      string `json:"path"`
-	Protocol  string `json:"protocol"`
-	SourceIP  string `json:"sourceIp"`
-	UserAgent string `json:"userAgent"`
-}
 
 // request holds what both events share.
 type request struct {
@@ -86,7 +28,7 @@ type request struct {
 	headers  map[string]string
 	query    map[string]string
 	params   map[string]string
-	ctx      requestContext
+	ctx      events.APIGatewayV2HTTPRequestContext
 	raw      http.Header
 }
 
@@ -132,10 +74,10 @@ func (g *Gateway) buildRequest(r *http.Request, rid string, now time.Time, rt *r
 		host = h
 	}
 	prefix, _, _ := strings.Cut(host, ".")
-	req.ctx = requestContext{
+	req.ctx = events.APIGatewayV2HTTPRequestContext{
 		AccountID: g.cfg.AccountID, APIID: g.cfg.APIID,
 		DomainName: host, DomainPrefix: prefix,
-		HTTP:      httpDesc{Method: r.Method, Path: rawPath, Protocol: r.Proto, SourceIP: ip, UserAgent: r.UserAgent()},
+		HTTP:      events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: r.Method, Path: rawPath, Protocol: r.Proto, SourceIP: ip, UserAgent: r.UserAgent()},
 		RequestID: rid, RouteKey: rt.key, Stage: g.cfg.Stage,
 		Time:      now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
 		TimeEpoch: now.UnixMilli(),
@@ -247,16 +189,6 @@ func isText(contentType string, body []byte) bool {
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
-// lambdaResponse is the payload format 2.0 structured response.
-type lambdaResponse struct {
-	StatusCode        int                 `json:"statusCode"`
-	Headers           map[string]string   `json:"headers"`
-	MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
-	Body              string              `json:"body"`
-	IsBase64Encoded   bool                `json:"isBase64Encoded"`
-	Cookies           []string            `json:"cookies"`
-}
-
 // skipHeaders are response headers the gateway owns.
 var skipHeaders = map[string]bool{
 	"content-length": true, "transfer-encoding": true, "connection": true,
@@ -284,7 +216,7 @@ func writeIntegration(w http.ResponseWriter, payload []byte) (int, error) {
 		_, _ = w.Write(payload)
 		return http.StatusOK, nil
 	}
-	var resp lambdaResponse
+	var resp events.APIGatewayV2HTTPResponse
 	if err := json.Unmarshal(trimmed, &resp); err != nil {
 		return writeMessage(w, http.StatusInternalServerError), fmt.Errorf("decoding the structured response: %w", err)
 	}

@@ -63,6 +63,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
 	"github.com/wxsession/wxsession/internal/devstack/samtemplate"
 )
@@ -395,10 +396,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rec.Status = writeMessage(w, status)
 			return
 		}
-		req.ctx.Authorizer = &authorizerDesc{Lambda: authCtx}
+		req.ctx.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: authCtx}
 	}
 
-	ev := integrationEvent{
+	ev := events.APIGatewayV2HTTPRequest{
 		Version: "2.0", RouteKey: rt.key, RawPath: rawPath, RawQueryString: req.rawQuery,
 		Cookies: req.cookies, Headers: req.headers, QueryStringParameters: req.query,
 		PathParameters: params, RequestContext: req.ctx,
@@ -496,7 +497,7 @@ func (g *Gateway) authorize(ctx context.Context, a *authorizer, req *request, re
 			return 0, e.context
 		}
 	}
-	ev := authorizerEvent{
+	ev := events.APIGatewayV2CustomAuthorizerV2Request{
 		Version: "2.0", Type: "REQUEST",
 		RouteArn:       fmt.Sprintf("arn:aws:execute-api:%s:%s:%s/%s/%s%s", g.cfg.Region, g.cfg.AccountID, g.cfg.APIID, g.cfg.Stage, req.ctx.HTTP.Method, req.ctx.HTTP.Path),
 		IdentitySource: identity, RouteKey: req.ctx.RouteKey, RawPath: req.ctx.HTTP.Path, RawQueryString: req.rawQuery,

@@ -1,7 +1,6 @@
 package samtemplate
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"sort"
@@ -23,7 +22,6 @@ type resolver struct {
 	params                       map[string]Parameter
 	resources                    map[string]resource
 	conditions                   map[string]any
-	mappings                     map[string]any
 	names                        map[string]string // logical id -> physical name
 
 	condCache map[string]bool
@@ -98,6 +96,11 @@ func (r *resolver) resolveString(v any) (string, error) {
 	return s, nil
 }
 
+// supportedIntrinsics lists the intrinsic functions the local stack
+// evaluates: those template.yaml uses, and the condition functions. Any
+// other is an error naming itself, never a half-evaluated value.
+const supportedIntrinsics = "Ref, Fn::GetAtt, Fn::Sub, Fn::If, Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition"
+
 func (r *resolver) intrinsic(fn string, arg any) (any, error) {
 	switch fn {
 	case "Ref":
@@ -110,60 +113,6 @@ func (r *resolver) intrinsic(fn string, arg any) (any, error) {
 		return r.getAtt(arg)
 	case "Fn::Sub":
 		return r.sub(arg)
-	case "Fn::Join":
-		args, err := r.args(fn, arg, 2)
-		if err != nil {
-			return nil, err
-		}
-		delim, ok := args[0].(string)
-		if !ok {
-			return nil, errors.New("Fn::Join: delimiter must be a string")
-		}
-		list, ok := args[1].([]any)
-		if !ok {
-			return nil, errors.New("Fn::Join: second argument must be a list")
-		}
-		parts := make([]string, 0, len(list))
-		for _, e := range list {
-			s, ok := scalarString(e)
-			if !ok {
-				return nil, fmt.Errorf("Fn::Join: element is %s, not a string", describe(e))
-			}
-			parts = append(parts, s)
-		}
-		return strings.Join(parts, delim), nil
-	case "Fn::Select":
-		args, err := r.args(fn, arg, 2)
-		if err != nil {
-			return nil, err
-		}
-		idx, ok := toInt(args[0])
-		if !ok {
-			return nil, errors.New("Fn::Select: index must be an integer")
-		}
-		list, ok := args[1].([]any)
-		if !ok {
-			return nil, errors.New("Fn::Select: second argument must be a list")
-		}
-		if idx < 0 || idx >= len(list) {
-			return nil, fmt.Errorf("Fn::Select: index %d out of range (list has %d)", idx, len(list))
-		}
-		return list[idx], nil
-	case "Fn::Split":
-		args, err := r.args(fn, arg, 2)
-		if err != nil {
-			return nil, err
-		}
-		delim, ok1 := args[0].(string)
-		s, ok2 := scalarString(args[1])
-		if !ok1 || !ok2 || delim == "" {
-			return nil, errors.New("Fn::Split: want [delimiter, string]")
-		}
-		var out []any
-		for _, p := range strings.Split(s, delim) {
-			out = append(out, p)
-		}
-		return out, nil
 	case "Fn::If":
 		list, ok := arg.([]any)
 		if !ok || len(list) != 3 {
@@ -187,36 +136,8 @@ func (r *resolver) intrinsic(fn string, arg any) (any, error) {
 			return nil, err
 		}
 		return b, nil
-	case "Fn::FindInMap":
-		args, err := r.args(fn, arg, 3)
-		if err != nil {
-			return nil, err
-		}
-		var keys [3]string
-		for i, a := range args {
-			s, ok := scalarString(a)
-			if !ok {
-				return nil, errors.New("Fn::FindInMap: arguments must be strings")
-			}
-			keys[i] = s
-		}
-		m, _ := r.mappings[keys[0]].(map[string]any)
-		top, _ := m[keys[1]].(map[string]any)
-		v, ok := top[keys[2]]
-		if !ok {
-			return nil, fmt.Errorf("Fn::FindInMap: %s/%s/%s not found", keys[0], keys[1], keys[2])
-		}
-		return r.resolve(v)
-	case "Fn::Base64":
-		s, err := r.resolveString(arg)
-		if err != nil {
-			return nil, fmt.Errorf("Fn::Base64: %w", err)
-		}
-		return base64.StdEncoding.EncodeToString([]byte(s)), nil
-	case "Fn::GetAZs":
-		return []any{r.region + "a", r.region + "b", r.region + "c"}, nil
 	}
-	return nil, fmt.Errorf("%s is not supported by the local stack", fn)
+	return nil, fmt.Errorf("%s is not supported by the local stack: it evaluates what template.yaml uses (%s; docs/design.md §6)", fn, supportedIntrinsics)
 }
 
 // args resolves an intrinsic's argument list and checks its length.

@@ -3,9 +3,11 @@
 // the HTTP API's routes and Lambda authorizers, and the DynamoDB tables as
 // CreateTable inputs.
 //
-// Intrinsic functions are evaluated locally, in both YAML short form (!Ref,
-// !Sub, !GetAtt, !If, !Join, !Select, !Split, !FindInMap, !Base64, !Equals,
-// !And, !Or, !Not, !Condition) and long form ({"Ref": ...}, {"Fn::Sub": ...}):
+// The intrinsic functions template.yaml uses are evaluated locally, in both
+// YAML short form (!Ref, !Sub, !GetAtt, !If, and in conditions !Equals, !Not,
+// !And, !Or, !Condition) and long form ({"Ref": ...}, {"Fn::Sub": ...}); any
+// other (!Join, !Select, !FindInMap, ...) is an error that names it, where
+// the local stack reads the property:
 //
 //   - a parameter's !Ref is its override (like sam local --parameter-overrides)
 //     or its Default; a parameter with neither is an error only when referenced;
@@ -277,7 +279,7 @@ func (p *parser) run() error {
 		region: cmp.Or(o.Region, DefaultRegion), accountID: cmp.Or(o.AccountID, DefaultAccountID),
 		stackName: cmp.Or(o.StackName, DefaultStackName),
 		params:    p.tmpl.Parameters, resources: resources,
-		conditions: asMap(p.root["Conditions"]), mappings: asMap(p.root["Mappings"]),
+		conditions: asMap(p.root["Conditions"]),
 		names:     map[string]string{},
 		condCache: map[string]bool{}, condBusy: map[string]bool{},
 	}

@@ -203,10 +203,31 @@ Parameters:
 Conditions:
 	IsProd: !Equals [!Ref Stage, prod]
 	FlagOn: !And [!Equals [!Ref Flag, "yes"], !Not [!Condition IsProd]]
-Mappings:
-	Sizes:
-		dev: {Mem: 256}
 `
+
+// TestUnsupportedIntrinsics: an intrinsic template.yaml does not use is an
+// error naming it, not a half-evaluated value.
+func TestUnsupportedIntrinsics(t *testing.T) {
+	for _, expr := range []string{
+		`!Join ["-", [a, b]]`, `!Select [0, [a]]`, `!Split [",", "a,b"]`,
+		`!FindInMap [M, a, b]`, `!Base64 hi`, `!GetAZs ""`, `!ImportValue x`, `{"Fn::Length": [a]}`,
+	} {
+		t.Run(expr, func(t *testing.T) {
+			src := head + `
+Resources:
+	Fn:
+		Type: AWS::Serverless::Function
+		Properties:
+			Environment:
+				Variables:
+					X: ` + expr + "\n"
+			_, err := parse(t, src, Options{})
+			if err == nil || !strings.Contains(err.Error(), "is not supported by the local stack") {
+				t.Fatalf("err = %v, want a clear refusal", err)
+			}
+		})
+	}
+}
 
 func TestIntrinsics(t *testing.T) {
 	src := head + `
@@ -215,19 +236,17 @@ Resources:
 		Type: AWS::Serverless::Function
 		Properties:
 			Timeout: 7
-			MemorySize: !FindInMap [Sizes, !Ref Stage, Mem]
+			MemorySize: 256
 			Environment:
 				Variables:
 					SUB: !Sub "${Stage}-${AWS::Region}-${Tbl}-${Tbl.Arn}-${!Literal}"
 					SUBVARS: !Sub ["${a}/${b}", {a: !Ref Stage, b: x}]
-					JOIN: !Join ["-", [a, !Ref Stage, !Select [1, !Split [",", "p,q,r"]]]]
 					IF: !If [IsProd, prod-value, !Ref AWS::AccountId]
 					FLAG: !If [FlagOn, on, off]
 					GONE: !If [IsProd, x, !Ref AWS::NoValue]
 					LONG: {"Fn::Sub": "${AWS::Partition}.${AWS::URLSuffix}"}
 					LONGREF: {"Ref": Tbl}
 					GETATT: {"Fn::GetAtt": [Fn, Arn]}
-					B64: !Base64 hi
 					NUM: 42
 					BOOL: true
 	Tbl:
@@ -259,13 +278,11 @@ Resources:
 	want := map[string]string{
 		"SUB":     "dev-ap-east-1-dev-table-arn:aws:dynamodb:ap-east-1:123456789012:table/dev-table-${Literal}",
 		"SUBVARS": "dev/x",
-		"JOIN":    "a-dev-q",
 		"IF":      "123456789012",
 		"FLAG":    "on",
 		"LONG":    "aws.amazonaws.com",
 		"LONGREF": "dev-table",
 		"GETATT":  "arn:aws:lambda:ap-east-1:123456789012:function:Fn",
-		"B64":     "aGk=",
 		"NUM":     "42",
 		"BOOL":    "true",
 	}
