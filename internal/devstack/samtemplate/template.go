@@ -280,8 +280,8 @@ func (p *parser) run() error {
 		stackName: cmp.Or(o.StackName, DefaultStackName),
 		params:    p.tmpl.Parameters, resources: resources,
 		conditions: asMap(p.root["Conditions"]),
-		names:     map[string]string{},
-		condCache: map[string]bool{}, condBusy: map[string]bool{},
+		names:      map[string]string{},
+		condCache:  map[string]bool{}, condBusy: map[string]bool{},
 	}
 	// Resources whose Condition is false do not exist.
 	p.active = map[string]resource{}
