@@ -69,7 +69,28 @@ type Var struct {
 	Setting bool
 	// Secret marks a variable whose value is never quoted in an error.
 	Secret bool
+	// Kind says how Check validates a value.
+	Kind Kind
+	// Min is a KindDuration variable's smallest value in AWS; a local run
+	// accepts LocalMinDuration (see Env.MinDuration).
+	Min time.Duration
 }
+
+// Kind is how Check validates a variable's value.
+type Kind int
+
+// Kinds.
+const (
+	KindString   Kind = iota // any value
+	KindDuration             // a Go duration ≥ Min (≥ LocalMinDuration locally)
+	KindURLs                 // comma-separated absolute http(s) URLs
+	KindURL                  // one absolute http(s) URL
+)
+
+// LocalMinDuration is the smallest duration setting a local run accepts
+// (docs/design.md §5): make dev and the tests exercise expiry in seconds.
+// A run is local when DYNAMODB_ENDPOINT is set, which only local runs do.
+const LocalMinDuration = time.Second
 
 // Vars is the table of every variable in the block above, in the order
 // docs/design.md §5 lists them.
@@ -78,21 +99,44 @@ var Vars = []Var{
 	{Name: VarSecret, Meaning: "the app secret itself (local runs; in AWS use a parameter or secret)", Secret: true},
 	{Name: VarSecretParameter, Meaning: "SSM Parameter Store name of the app secret (SecureString)"},
 	{Name: VarSecretARN, Meaning: "Secrets Manager ARN or name of the app secret"},
-	{Name: VarAPIBase, Meaning: "WeChat API base URLs, comma-separated, tried in order"},
+	{Name: VarAPIBase, Meaning: "WeChat API base URLs, comma-separated, tried in order", Kind: KindURLs},
 	{Name: VarSessionsTable, Meaning: "the sessions table"},
 	{Name: VarUsersTable, Meaning: "the users table (login)"},
 	{Name: VarProfilesTable, Meaning: "the profiles table (api)"},
-	{Name: VarSessionTTL, Meaning: "session lifetime, a Go duration", Setting: true},
+	{Name: VarSessionTTL, Meaning: "session lifetime, a Go duration", Setting: true, Kind: KindDuration, Min: MinSessionTTL},
 	{Name: VarLogLevel, Meaning: "debug, info, warn or error", Setting: true},
-	{Name: VarDynamoDBEndpoint, Meaning: "DynamoDB endpoint URL (local runs only; unset = AWS)"},
-	{Name: VarSSMEndpoint, Meaning: "SSM endpoint URL override (local runs and tests)"},
-	{Name: VarSecretsManagerEndpoint, Meaning: "Secrets Manager endpoint URL override (local runs and tests)"},
+	{Name: VarDynamoDBEndpoint, Meaning: "DynamoDB endpoint URL (local runs only; unset = AWS)", Kind: KindURL},
+	{Name: VarSSMEndpoint, Meaning: "SSM endpoint URL override (local runs and tests)", Kind: KindURL},
+	{Name: VarSecretsManagerEndpoint, Meaning: "Secrets Manager endpoint URL override (local runs and tests)", Kind: KindURL},
 	{Name: VarMetricsNamespace, Meaning: "CloudWatch namespace of the EMF metric lines; unset means wxsession"},
 	{Name: VarTokensTable, Meaning: "the tokens table: the shared access_token per appid (wechat)"},
 	{Name: VarPhonesTable, Meaning: "the phones table: bindings, paid-lookup counters, phone code records (wechat)"},
 	{Name: VarPhoneUnique, Meaning: "true: a phone number is bound to at most one user (409 phone_in_use)", Setting: true},
 	{Name: VarPhoneLookupsPerDay, Meaning: "paid phone number lookups per user per day, China time (default 5)", Setting: true},
 	{Name: VarWatermarkMaxAge, Meaning: "how old the watermark of encryptedData may be, a Go duration (default 5m)", Setting: true},
+}
+
+// Check validates every variable of Vars that getenv sets, by its Kind, and
+// reports every problem at once (an *Error). The local stack runs it on each
+// function's environment before starting anything, so that a bad value
+// (SESSION_TTL=abc, SESSION_TTL=3s in AWS) stops `make dev` with the message
+// instead of failing every request.
+func Check(getenv func(string) string) error {
+	e := NewEnv(getenv)
+	for _, v := range Vars {
+		if e.lookup(v.Name) == "" {
+			continue
+		}
+		switch v.Kind {
+		case KindDuration:
+			e.Duration(v.Name, 0, e.MinDuration(v.Min))
+		case KindURLs:
+			e.URLs(v.Name, nil)
+		case KindURL:
+			e.URL(v.Name, "")
+		}
+	}
+	return e.Err()
 }
 
 // Settings returns the names of the variables marked Setting.
@@ -122,7 +166,8 @@ const (
 const (
 	// DefaultSessionTTL is 14 days, Django's SESSION_COOKIE_AGE.
 	DefaultSessionTTL = 336 * time.Hour
-	// MinSessionTTL is the shortest SESSION_TTL accepted.
+	// MinSessionTTL is the shortest SESSION_TTL accepted in AWS (a local run
+	// accepts LocalMinDuration).
 	MinSessionTTL = time.Minute
 )
 
@@ -181,6 +226,19 @@ func (e *Env) Duration(name string, def, min time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// Local reports whether this is a local run: DYNAMODB_ENDPOINT is set
+// (make dev, the tests), which a deployed function never has.
+func (e *Env) Local() bool { return e.lookup(VarDynamoDBEndpoint) != "" }
+
+// MinDuration returns deployed, or LocalMinDuration in a local run (see
+// Local), the smallest value a duration setting accepts.
+func (e *Env) MinDuration(deployed time.Duration) time.Duration {
+	if e.Local() {
+		return min(deployed, LocalMinDuration)
+	}
+	return deployed
 }
 
 // URL returns name as an absolute http or https URL without a trailing
@@ -364,7 +422,7 @@ func LoadLogin(getenv func(string) string) (Login, error) {
 	}
 	e.OneOf(VarSecret, VarSecretParameter, VarSecretARN)
 	c.APIBase = e.URLs(VarAPIBase, DefaultAPIBase)
-	c.SessionTTL = e.Duration(VarSessionTTL, DefaultSessionTTL, MinSessionTTL)
+	c.SessionTTL = e.Duration(VarSessionTTL, DefaultSessionTTL, e.MinDuration(MinSessionTTL))
 	c.MetricsNamespace = e.String(VarMetricsNamespace, "")
 	return c, e.Err()
 }

@@ -366,3 +366,57 @@ func TestShortDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestCheck: the local stack's start-up check of a function's environment.
+func TestCheck(t *testing.T) {
+	local := map[string]string{VarDynamoDBEndpoint: "http://127.0.0.1:8000"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{"nothing set", nil, ""},
+		{"deployed defaults", map[string]string{VarSessionTTL: "336h"}, ""},
+		{"3s refused in AWS", map[string]string{VarSessionTTL: "3s"}, `invalid SESSION_TTL="3s" (want a Go duration ≥ 1m)`},
+		{"3s accepted locally", with(local, VarSessionTTL, "3s"), ""},
+		{"1s accepted locally", with(local, VarSessionTTL, "1s"), ""},
+		{"below 1s refused locally", with(local, VarSessionTTL, "500ms"), `invalid SESSION_TTL="500ms" (want a Go duration ≥ 1s)`},
+		{"not a duration", with(local, VarSessionTTL, "abc"), `invalid SESSION_TTL="abc"`},
+		{"bad base URL", with(local, VarAPIBase, "http://ok,nope"), `invalid WECHAT_API_BASE="nope"`},
+		{"bad endpoint", map[string]string{VarDynamoDBEndpoint: "localhost:8000"}, `invalid DYNAMODB_ENDPOINT="localhost:8000"`},
+		{"every problem at once", with(local, VarSessionTTL, "x", VarSSMEndpoint, "y"), `invalid SESSION_TTL="x" (want a Go duration ≥ 1s); invalid SSM_ENDPOINT="y"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Check(env(tt.env))
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Check = %v, want nil", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("Check = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLoadLoginLocalMinimum(t *testing.T) {
+	base := map[string]string{VarAppID: "wx1", VarSecret: "s", VarSessionsTable: "s", VarUsersTable: "u", VarSessionTTL: "2s"}
+	if _, err := LoadLogin(env(base)); err == nil {
+		t.Fatal("SESSION_TTL=2s accepted in AWS")
+	}
+	base[VarDynamoDBEndpoint] = "http://127.0.0.1:8000"
+	c, err := LoadLogin(env(base))
+	if err != nil || c.SessionTTL != 2*time.Second {
+		t.Fatalf("local SESSION_TTL=2s: %+v, %v", c, err)
+	}
+}

@@ -17,7 +17,9 @@
 //     appid follows -parameter-overrides WeChatAppId=... when given, and the
 //     emulator accepts that appid); WECHAT_SECRET takes precedence over
 //     WECHAT_SECRET_PARAMETER, so SSM is never called;
-//  3. SESSION_TTL and LOG_LEVEL from the host environment, when set;
+//  3. the settings of internal/config's table (SESSION_TTL, LOG_LEVEL, ...)
+//     from the host environment, when set, for the functions whose template
+//     declares them;
 //  4. Options.EnvOverrides in SAM's --env-vars format: "Parameters" for every
 //     function, then the function's own logical id. Unlike SAM, which only
 //     overrides variables the template declares, any variable may be set.
@@ -216,6 +218,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if len(s.Template.Functions) == 0 {
 		return nil, fmt.Errorf("stack: %s defines no AWS::Serverless::Function", tmplPath)
 	}
+	if err := s.checkConfig(cmp.Or(o.DynamoAddr, DefaultDynamoAddr)); err != nil {
+		return nil, err
+	}
 
 	// The DynamoDB-compatible server (dynalite, or the external endpoint)
 	// and the template's tables on it.
@@ -307,6 +312,24 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	return s, nil
 }
 
+// checkConfig validates every function's environment (config.Check) before
+// anything is built or started: a bad setting (SESSION_TTL=abc) stops the
+// stack with the message instead of failing every request later. The
+// DynamoDB endpoint is not known yet; dynamoAddr stands for it, so the
+// local minimums apply (docs/design.md §5).
+func (s *Stack) checkConfig(dynamoAddr string) error {
+	for _, id := range slices.Sorted(maps.Keys(s.Template.Functions)) {
+		env := s.functionEnv(s.Template.Functions[id])
+		if env[config.VarDynamoDBEndpoint] == "" {
+			env[config.VarDynamoDBEndpoint] = "http://" + dynamoAddr
+		}
+		if err := config.Check(func(k string) string { return env[k] }); err != nil {
+			return fmt.Errorf("stack: %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
 // functionEnv computes a function's environment (see the package comment).
 func (s *Stack) functionEnv(f samtemplate.Function) map[string]string {
 	env := map[string]string{}
@@ -318,6 +341,9 @@ func (s *Stack) functionEnv(f samtemplate.Function) map[string]string {
 	env[config.VarAppID] = s.Emulator.AppID()
 	env[config.VarSecret] = wechatemu.DefaultSecret
 	for _, k := range config.Settings() {
+		if _, declared := f.Env[k]; !declared {
+			continue // the function does not read it
+		}
 		if v := s.opts.Getenv(k); v != "" {
 			env[k] = v
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/devstack/samtemplate"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
@@ -224,6 +225,11 @@ func TestFunctionEnvPrecedence(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("env:\n got %v\nwant %v", got, want)
 	}
+	// A setting reaches only the functions whose template declares it.
+	other := s.functionEnv(samtemplate.Function{LogicalID: "Other", Env: map[string]string{"LOG_LEVEL": "info"}})
+	if v, ok := other["SESSION_TTL"]; ok {
+		t.Errorf("SESSION_TTL=%q passed to a function that does not declare it", v)
+	}
 }
 
 func TestParseParameterOverrides(t *testing.T) {
@@ -344,5 +350,42 @@ func TestExternalEndpoint(t *testing.T) {
 		if got != tt.want || (err != nil) != (tt.want == "") {
 			t.Errorf("ExternalEndpoint(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
+	}
+}
+
+// TestStartRefusesBadSettings: an invalid setting stops Start with the
+// message before anything is built; the local stack accepts durations down
+// to 1 s (docs/design.md §5).
+func TestStartRefusesBadSettings(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		over    map[string]map[string]string
+		wantErr string
+	}{
+		{name: "not a duration", env: map[string]string{"SESSION_TTL": "abc"}, wantErr: `LoginFunction: configuration: invalid SESSION_TTL="abc"`},
+		{name: "below the local minimum", env: map[string]string{"SESSION_TTL": "500ms"}, wantErr: `invalid SESSION_TTL="500ms" (want a Go duration ≥ 1s)`},
+		{name: "env-vars file", over: map[string]map[string]string{"ApiFunction": {"DYNAMODB_ENDPOINT": "nope"}}, wantErr: `ApiFunction: configuration: invalid DYNAMODB_ENDPOINT="nope"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Start(context.Background(), Options{
+				Root: repoRoot(t), APIAddr: "127.0.0.1:0", WeChatAddr: "127.0.0.1:0", DynamoAddr: "127.0.0.1:0",
+				Logger: slog.New(slog.DiscardHandler), EnvOverrides: tt.over,
+				Getenv: func(k string) string { return tt.env[k] },
+			})
+			if err == nil {
+				_ = s.Close()
+				t.Fatal("Start accepted the setting")
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Start error = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+	// 3s is accepted by the check (the smoke test starts a whole stack).
+	env := map[string]string{"SESSION_TTL": "3s", "DYNAMODB_ENDPOINT": "http://127.0.0.1:8000"}
+	if err := config.Check(func(k string) string { return env[k] }); err != nil {
+		t.Fatalf("SESSION_TTL=3s refused locally: %v", err)
 	}
 }
