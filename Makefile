@@ -49,6 +49,7 @@ $(DYNALITE): tools/dynalite/package.json tools/dynalite/package-lock.json
 
 ## dev: the whole stack on 127.0.0.1 (API :3000, WeChat emulator :3001, DynamoDB :8000)
 dev: tools
+	@echo "make dev: compiling the local stack, then building the functions (the first run takes a few minutes; later runs seconds)"
 	$(GO) run ./cmd/wxlocal $(DEV_FLAGS)
 
 ## test: every test - Go unit, store, function-binary and end-to-end tests, fuzz seeds,

@@ -41,6 +41,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wxsession/wxsession/internal/devstack/dynalite"
 	"github.com/wxsession/wxsession/internal/devstack/stack"
 )
 
@@ -100,7 +101,15 @@ func run(args []string) int {
 		dir = filepath.Join(root, dir)
 	}
 	if *reset && dir != "" {
-		if err := wipe(root, dir); err != nil {
+		// Never wipe the data of a stack that is running on it.
+		release, err := dynalite.LockDataDir(dir)
+		if err != nil {
+			logger.Error("cannot reset the data directory", "err", err)
+			return 1
+		}
+		err = wipe(root, dir)
+		release()
+		if err != nil {
 			logger.Error("cannot reset the data directory", "err", err)
 			return 1
 		}

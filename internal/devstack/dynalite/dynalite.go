@@ -84,6 +84,7 @@ type Server struct {
 	logger   *slog.Logger
 	stopOnce sync.Once
 	stopErr  error
+	lock     *os.File // holds DataDir's lock until Stop; nil in memory
 }
 
 // Start runs `npm ci` in the tools directory if dynalite is not installed
@@ -110,12 +111,24 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		return nil, fmt.Errorf("dynalite: node not found in PATH (install Node.js 18 or newer): %w", err)
+		return nil, fmt.Errorf("dynalite: node not found in PATH (install Node.js %d or newer): %w", MinNodeMajor, err)
+	}
+	if err := checkNode(ctx, node); err != nil {
+		return nil, err
 	}
 	if err := ensureInstalled(ctx, dir, logger); err != nil {
 		return nil, err
 	}
+	var lock *os.File
 	if o.DataDir != "" {
+		if lock, err = lockDataDir(o.DataDir); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if lock != nil { // not handed to a Server
+				_ = lock.Close()
+			}
+		}()
 		if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("dynalite: create data dir: %w", err)
 		}
@@ -138,6 +151,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 		s, err := start(ctx, node, dir, host, port, o, logger, readyTimeout)
 		if err == nil {
+			s.lock, lock = lock, nil
 			return s, nil
 		}
 		lastErr = err
@@ -290,7 +304,12 @@ func (s *Server) Done() <-chan struct{} {
 // period, then waits for the process. A process stopped with SIGSTOP is
 // continued first so it can handle SIGTERM. Stop is idempotent.
 func (s *Server) Stop() error {
-	s.stopOnce.Do(func() { s.stopErr = s.stop() })
+	s.stopOnce.Do(func() {
+		s.stopErr = s.stop()
+		if s.lock != nil {
+			_ = s.lock.Close()
+		}
+	})
 	return s.stopErr
 }
 

@@ -118,6 +118,19 @@ func TestDataDirPersists(t *testing.T) {
 		return s
 	}
 	s1 := start()
+	// A second server on the same directory is refused while s1 runs (it
+	// used to crash later with LevelDB iterator errors).
+	if s, err := dynalite.Start(ctx, dynalite.Options{DataDir: filepath.Join(dir, "db"), Logger: slog.New(slog.DiscardHandler)}); !errors.Is(err, dynalite.ErrDataDirInUse) {
+		if s != nil {
+			_ = s.Stop()
+		}
+		t.Fatalf("second Start on the same data dir: err = %v, want ErrDataDirInUse", err)
+	} else if !strings.Contains(err.Error(), "data directory in use by another stack; pass -data-dir") {
+		t.Fatalf("message %q", err)
+	}
+	if _, err := dynalite.LockDataDir(filepath.Join(dir, "db")); !errors.Is(err, dynalite.ErrDataDirInUse) {
+		t.Fatalf("LockDataDir while s1 runs: %v", err)
+	}
 	c1 := dynalitetest.Client(t, s1)
 	if err := dynalite.CreateTables(ctx, c1, []dynalite.Table{table("persist")}, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
@@ -130,7 +143,7 @@ func TestDataDirPersists(t *testing.T) {
 	if err := s1.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	s2 := start()
+	s2 := start() // Stop released the lock
 	c2 := dynalitetest.Client(t, s2)
 	out, err := c2.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("persist"), Key: map[string]types.AttributeValue{
 		"pk": &types.AttributeValueMemberS{Value: "k"},

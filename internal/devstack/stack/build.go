@@ -122,6 +122,9 @@ func (b *builder) buildAll(ctx context.Context, ids []string) ([]BuildReport, er
 			t0 := time.Now()
 			data[i], errs[i] = b.make(ctx, id)
 			reports[i] = BuildReport{Function: id, Binary: b.bins[id], Duration: time.Since(t0)}
+			if errs[i] == nil {
+				b.log.Info("function built", "function", id, "ms", reports[i].Duration.Milliseconds())
+			}
 		}()
 	}
 	wg.Wait()

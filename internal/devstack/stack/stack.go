@@ -260,7 +260,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// Build the functions, then one pool each.
 	s.builder = newBuilder(s.root, s.log)
 	t0 := time.Now()
-	reports, err := s.builder.buildAll(ctx, slices.Sorted(maps.Keys(s.Template.Functions)))
+	ids := slices.Sorted(maps.Keys(s.Template.Functions))
+	s.log.Info("building the functions (make build-<LogicalId>; the first build compiles the AWS SDK and takes a few minutes)", "functions", ids)
+	reports, err := s.builder.buildAll(ctx, ids)
 	if err != nil {
 		return nil, err
 	}

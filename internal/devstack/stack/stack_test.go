@@ -98,6 +98,15 @@ func TestStackSmoke(t *testing.T) {
 		t.Errorf("loopback stack warns about exposure: %q\n%s", s.Exposed, s.Banner())
 	}
 	t.Logf("stack started in %v", time.Since(t0))
+	// Progress while building: what is built, then each function done.
+	if !strings.Contains(logs.String(), "building the functions") {
+		t.Errorf("no progress line before the build:\n%s", logs.String())
+	}
+	for id := range s.Template.Functions {
+		if !strings.Contains(logs.String(), `"msg":"function built","function":"`+id+`"`) {
+			t.Errorf("no progress line for %s:\n%s", id, logs.String())
+		}
+	}
 	defer func() {
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
