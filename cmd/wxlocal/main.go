@@ -132,6 +132,13 @@ func run(args []string) int {
 		return 1
 	}
 	logger.Info("local stack started", "ms", time.Since(t0).Milliseconds())
+	// sam local start-api --env-vars .wxlocal/sam-env.json reaches this
+	// stack on the ports it listens on now.
+	if env, err := s.SAMEnv(); err != nil {
+		logger.Warn("no sam-env.json", "err", err)
+	} else if err := os.WriteFile(filepath.Join(root, ".wxlocal", "sam-env.json"), env, 0o644); err != nil {
+		logger.Warn("cannot write .wxlocal/sam-env.json", "err", err)
+	}
 	fmt.Print(s.Banner())
 
 	<-ctx.Done()

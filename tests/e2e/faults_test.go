@@ -14,7 +14,7 @@ import (
 func setFault(t testing.TB, f map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(f)
-	if r := do(t, http.MethodPost, stk.WeChatURL+"/test/faults", string(b)); r.Status != http.StatusNoContent {
+	if r := do(t, http.MethodPost, stk.WeChatURL+"/test/faults", string(b)); r.Status != http.StatusOK {
 		t.Fatalf("POST /test/faults %s: %s", b, r)
 	}
 }

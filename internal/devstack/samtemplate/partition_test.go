@@ -46,3 +46,34 @@ func TestTemplateVariablesAreInTheConfigTable(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretParameterName: the template adds the parameter name's leading
+// "/", so a name given with one (which would become "//...") is refused.
+func TestSecretParameterName(t *testing.T) {
+	tests := []struct {
+		value, want string
+	}{
+		{"wxsession/wechat-secret", "/wxsession/wechat-secret"},
+		{"my_app.secret-1", "/my_app.secret-1"},
+		{"/wxsession/wechat-secret", ""},
+		{"wxsession//x", ""},
+		{"wxsession/", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			tmpl, err := Load(repoTemplate(t), map[string]string{"WeChatAppId": "wx1234567890abcdef", "WeChatSecretParameter": tt.value})
+			if tt.want == "" {
+				if err == nil {
+					t.Fatalf("WeChatSecretParameter=%q accepted", tt.value)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tmpl.Functions["LoginFunction"].Env["WECHAT_SECRET_PARAMETER"]; got != tt.want {
+				t.Fatalf("WECHAT_SECRET_PARAMETER = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -140,19 +140,6 @@ func (r *resolver) intrinsic(fn string, arg any) (any, error) {
 	return nil, fmt.Errorf("%s is not supported by the local stack: it evaluates what template.yaml uses (%s; docs/design.md §6)", fn, supportedIntrinsics)
 }
 
-// args resolves an intrinsic's argument list and checks its length.
-func (r *resolver) args(fn string, arg any, n int) ([]any, error) {
-	rv, err := r.resolve(arg)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
-	list, ok := rv.([]any)
-	if !ok || len(list) != n {
-		return nil, fmt.Errorf("%s: want a list of %d arguments", fn, n)
-	}
-	return list, nil
-}
-
 func (r *resolver) ref(name string) (any, error) {
 	switch name {
 	case "AWS::Region":

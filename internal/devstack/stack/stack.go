@@ -24,15 +24,16 @@
 //     function, then the function's own logical id. Unlike SAM, which only
 //     overrides variables the template declares, any variable may be set.
 //
-// For `sam local start-api` (Docker) the repository has internal/devstack/sam-env.json,
-// pointing functions at host.docker.internal:8000 (dynalite) and :3001 (the
-// emulator) while `make dev` (or just its dynalite and emulator) runs; SAM
-// applies only the variables the template declares.
+// For `sam local start-api` (Docker), SAMEnv renders an --env-vars file that
+// points the containers at this stack's DynamoDB and emulator, on the ports
+// they actually listen on (cmd/wxlocal writes it to .wxlocal/sam-env.json);
+// SAM applies only the variables the template declares.
 package stack
 
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -417,6 +418,43 @@ func (s *Stack) Close() error {
 }
 
 // Banner is what `make dev` prints on start: the URLs and a curl session.
+// SAMEnv returns an --env-vars file for `sam local start-api` that points
+// the functions (in Docker containers) at this stack's DynamoDB and WeChat
+// emulator through host.docker.internal, on the ports they listen on now,
+// with the emulator's appid and secret.
+func (s *Stack) SAMEnv() ([]byte, error) {
+	docker := func(base string) (string, error) {
+		u, err := url.Parse(base)
+		if err != nil || u.Port() == "" {
+			return "", fmt.Errorf("stack: sam env: %q has no port", base)
+		}
+		if h := u.Hostname(); h != "127.0.0.1" && h != "localhost" && h != "::1" {
+			return base, nil // an external endpoint: containers reach it as is
+		}
+		u.Host = net.JoinHostPort("host.docker.internal", u.Port())
+		return u.String(), nil
+	}
+	dyn, err := docker(s.DynamoURL)
+	if err != nil {
+		return nil, err
+	}
+	wx, err := docker(s.WeChatURL)
+	if err != nil {
+		return nil, err
+	}
+	out, err := json.MarshalIndent(map[string]map[string]string{GlobalEnvKey: {
+		config.VarDynamoDBEndpoint: dyn,
+		config.VarAPIBase:          wx,
+		config.VarAppID:            s.Emulator.AppID(),
+		config.VarSecret:           wechatemu.DefaultSecret,
+		config.VarLogLevel:         "debug",
+	}}, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("stack: sam env: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
 func (s *Stack) Banner() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nwxsession local stack is up\n\n")

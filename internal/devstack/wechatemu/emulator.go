@@ -12,7 +12,7 @@
 //	POST   /test/phone-codes  {"openid", "phone_number"?, "country_code"?}  -> {"code"}
 //	POST   /test/encrypted-data  {"openid", "data", "appid"?, "timestamp"?}  -> {"encryptedData","iv"}
 //	POST   /test/tokens/invalidate  -> 204: every access_token issued so far answers 40001
-//	POST   /test/faults  {"api"?, "errcode"?, "status"?, "delay_ms"?, "body"?, "count"}  -> 204
+//	POST   /test/faults  {"api"?, "errcode"?, "status"?, "delay_ms"?, "body"?, "count"}  -> 200 {"armed": {...}}
 //	DELETE /test/faults  -> 204
 //	GET    /test/stats   -> Stats as JSON (calls per API, among others)
 //	GET    /test/health  -> {"status":"ok"}

@@ -267,7 +267,7 @@ func TestFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			code := e.issue(t, "oFault", "")
-			if st, b := e.post(t, "/test/faults", tt.fault); st != http.StatusNoContent {
+			if st, b := e.post(t, "/test/faults", tt.fault); st != http.StatusOK || !strings.HasPrefix(b, `{"armed":{"api":"jscode2session",`) {
 				t.Fatalf("POST /test/faults: %d %s", st, b)
 			}
 			for i := 0; i < 2; i++ {
@@ -307,8 +307,9 @@ func TestFaultValidationAndClear(t *testing.T) {
 	if err := e.emu.SetFaults(wechatemu.Fault{Count: 0}); err == nil {
 		t.Error("SetFaults with count 0: no error")
 	}
-	if st, _ := e.post(t, "/test/faults", `{"errcode":40226,"count":5}`); st != http.StatusNoContent {
-		t.Fatalf("POST /test/faults: %d", st)
+	if st, b := e.post(t, "/test/faults", `{"errcode":40226,"count":5}`); st != http.StatusOK ||
+		strings.TrimSpace(b) != `{"armed":{"api":"jscode2session","errcode":40226,"status":0,"delay_ms":0,"body":null,"count":5}}` {
+		t.Fatalf("POST /test/faults answered %d %s, want what was armed", st, b)
 	}
 	req, _ := http.NewRequest(http.MethodDelete, e.srv.URL+"/test/faults", nil)
 	resp, err := http.DefaultClient.Do(req)

@@ -240,7 +240,8 @@ func (e *Emulator) serveCodes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, is)
 }
 
-// serveSetFaults is POST /test/faults.
+// serveSetFaults is POST /test/faults: 200 {"armed": the fault, with its
+// api filled in}.
 func (e *Emulator) serveSetFaults(w http.ResponseWriter, r *http.Request) {
 	var f Fault
 	if err := decodeBody(r, &f, false); err != nil {
@@ -251,7 +252,13 @@ func (e *Emulator) serveSetFaults(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if f.API == "" {
+		f.API = APIJSCode2Session
+	}
+	// Answer what was armed, so `curl -s` shows it (docs/design.md §6).
+	writeJSON(w, http.StatusOK, struct {
+		Armed Fault `json:"armed"`
+	}{f})
 }
 
 // serveClearFaults is DELETE /test/faults.
