@@ -99,9 +99,9 @@ lint:
 	$(GO) tool staticcheck ./...
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
-## deploy: sam build && sam deploy --guided (see README: store the app secret in SSM first)
+## deploy: sam build --build-in-source && sam deploy --guided (see README: store the app secret in SSM first)
 deploy:
-	sam build
+	sam build --build-in-source
 	sam deploy --guided
 
 clean:

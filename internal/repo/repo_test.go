@@ -3,6 +3,7 @@ package repo
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -36,5 +37,30 @@ func TestRoot(t *testing.T) {
 				t.Fatalf("Root(%q) = %q, want %q", tt.dir, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSAMBuildsInSource: sam build must not copy the repository (with the
+// local stack's .wxlocal/, build/ and node_modules/) into a scratch
+// directory before running the Makefile targets.
+func TestSAMBuildsInSource(t *testing.T) {
+	root, err := Root("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ file, section, want string }{
+		{"samconfig.toml", "[default.build.parameters]", "build_in_source = true"},
+		{"Makefile", "deploy:", "sam build --build-in-source"},
+	}
+	for _, tt := range tests {
+		data, err := os.ReadFile(filepath.Join(root, tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(data)
+		i := strings.Index(s, tt.section)
+		if i < 0 || !strings.Contains(s[i:], tt.want) {
+			t.Errorf("%s: %q does not set %q", tt.file, tt.section, tt.want)
+		}
 	}
 }
