@@ -75,7 +75,8 @@ func (c *client) run(ctx context.Context) error {
 // clients keep calling GET /me, and the stack recovers.
 func TestConcurrency(t *testing.T) {
 	needStack(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	// A bound, not a speed assertion: generous for -race on a loaded machine.
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 
 	cs := make([]*client, clients)
@@ -140,7 +141,24 @@ func testKill(t *testing.T, ctx context.Context, cs []*client) {
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Kill once every client has had answers (not after a fixed time: under
+	// -race on a loaded machine the first requests can take seconds).
+	count := func(after time.Time) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, o := range results {
+			if !o.start.Before(after) {
+				n++
+			}
+		}
+		return n
+	}
+	if err := waitUntil(ctx, func() bool { return count(time.Time{}) >= 2*len(cs) }); err != nil {
+		stop.Store(true)
+		wg.Wait()
+		t.Fatalf("waiting for every client to be answered before the kill: %v", err)
+	}
 	pids, err := childProcesses(binary)
 	if err != nil {
 		stop.Store(true)
@@ -154,10 +172,14 @@ func testKill(t *testing.T, ctx context.Context, cs []*client) {
 		}
 	}
 	killed := time.Now()
-	time.Sleep(1500 * time.Millisecond)
+	// Keep going until every client has made a few requests after the kill.
+	waitErr := waitUntil(ctx, func() bool { return count(killed) >= 3*len(cs) })
 	stop.Store(true)
 	wg.Wait()
 
+	if waitErr != nil {
+		t.Fatalf("waiting for requests after the kill: %v", waitErr)
+	}
 	if len(results) == 0 {
 		t.Fatal("no requests were made during the kill phase")
 	}
@@ -293,4 +315,19 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(string(stat), ')')
 	f := strings.Fields(string(stat[i+1:]))
 	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+}
+
+// waitUntil polls cond every 10 ms until it holds, or returns ctx's error:
+// a wait that scales with the machine's speed, not a fixed sleep.
+func waitUntil(ctx context.Context, cond func() bool) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }

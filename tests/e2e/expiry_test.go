@@ -67,10 +67,24 @@ func TestExpiry(t *testing.T) {
 		}
 	})
 	t.Run("expires while in use", func(t *testing.T) {
-		exp := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second) // 2–3 s from now, whole second
-		id := putSession(t, openid, exp)
-		if r := do(t, http.MethodGet, stk.APIURL+"/me", "", bearer(id)...); r.Status != http.StatusOK {
-			t.Fatalf("GET /me before expiry: %s", r)
+		// The GET before expiry must finish before the session expires; on a
+		// slow machine (-race, other builds) a request can take seconds, so
+		// the margin doubles until one does, instead of assuming a speed.
+		var id string
+		var exp time.Time
+		for margin := 2 * time.Second; ; margin *= 2 {
+			exp = time.Now().Add(margin).Truncate(time.Second).Add(time.Second) // whole second, ≥ margin away
+			id = putSession(t, openid, exp)
+			r := do(t, http.MethodGet, stk.APIURL+"/me", "", bearer(id)...)
+			if time.Now().Before(exp) {
+				if r.Status != http.StatusOK {
+					t.Fatalf("GET /me before expiry: %s", r)
+				}
+				break
+			}
+			if margin > time.Minute {
+				t.Fatalf("GET /me never finished within %v of the session's creation", margin)
+			}
 		}
 		time.Sleep(time.Until(exp) + 200*time.Millisecond)
 		if r := do(t, http.MethodGet, stk.APIURL+"/me", "", bearer(id)...); r.Status != http.StatusForbidden {
