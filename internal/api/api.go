@@ -1,5 +1,5 @@
 // Package api is wxsession's business function: the routes behind the
-// authorizer (DESIGN.md §2). It reads the user only through
+// authorizer (docs/design.md §2). It reads the user only through
 // session.FromRequest, the equivalent of CloudBase's cloud.getWXContext().
 //
 //	GET  /me                 the principal, from the authorizer context only

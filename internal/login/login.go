@@ -1,7 +1,7 @@
 // Package login is the POST /login handler: it exchanges the code a
 // mini-program got from wx.login() for the user's identity at WeChat,
 // stores a new session and hands its id to the client, in the body and as
-// the sessionid cookie (DESIGN.md §2).
+// the sessionid cookie (docs/design.md §2).
 package login
 
 import (
@@ -235,7 +235,7 @@ func parseCode(body []byte) (code, msg string) {
 	return c, ""
 }
 
-// exchangeFailure maps a WeChat exchange error to its answer (DESIGN.md §2).
+// exchangeFailure maps a WeChat exchange error to its answer (docs/design.md §2).
 func exchangeFailure(err error) outcome {
 	switch {
 	case errors.Is(err, wechat.ErrInvalidCode):

@@ -35,7 +35,7 @@ var exchangeErrors = []error{
 	wechat.ErrMisconfigured, wechat.ErrUnavailable, errors.New("unexpected"),
 }
 
-// wantFor is the answer each exchange error must map to (DESIGN.md §2).
+// wantFor is the answer each exchange error must map to (docs/design.md §2).
 var wantFor = map[error]struct {
 	status int
 	code   string

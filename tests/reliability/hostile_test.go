@@ -15,7 +15,7 @@ import (
 )
 
 // documented are the statuses wxsession and API Gateway answer to bad input
-// (DESIGN.md §2, SECURITY.md); 500 and 503 are documented only for server
+// (docs/design.md §2, SECURITY.md); 500 and 503 are documented only for server
 // and upstream failures, which hostile input must not cause.
 var documented = map[int]bool{200: true, 204: true, 400: true, 401: true, 403: true, 404: true, 405: true, 413: true, 429: true, 431: true}
 

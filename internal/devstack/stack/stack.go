@@ -61,7 +61,7 @@ import (
 	"github.com/wxsession/wxsession/internal/repo"
 )
 
-// Default listen addresses (DESIGN.md §6).
+// Default listen addresses (docs/design.md §6).
 const (
 	DefaultAPIAddr    = "127.0.0.1:3000"
 	DefaultWeChatAddr = "127.0.0.1:3001"
