@@ -342,16 +342,7 @@ func TestAuthorizerCrossSite(t *testing.T) {
 	id, _ := e.create("oCross000000000000000000001", "")
 	cookie := []string{"sessionid=" + id}
 	bearer := map[string]string{"authorization": "Bearer " + id}
-	with := func(base map[string]string, kv ...string) map[string]string {
-		m := map[string]string{}
-		for k, v := range base {
-			m[k] = v
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
+	with := testutil.With
 	tests := []struct {
 		name    string
 		method  string

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wxsession/wxsession/internal/testutil"
 )
 
 func env(m map[string]string) func(string) string {
@@ -218,16 +220,7 @@ func TestLoadLogin(t *testing.T) {
 		"SESSIONS_TABLE": "sessions",
 		"USERS_TABLE":    "users",
 	}
-	with := func(kv ...string) map[string]string {
-		m := map[string]string{}
-		for k, v := range full {
-			m[k] = v
-		}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
+	with := func(kv ...string) map[string]string { return testutil.With(full, kv...) }
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -370,16 +363,7 @@ func TestShortDuration(t *testing.T) {
 // TestCheck: the local stack's start-up check of a function's environment.
 func TestCheck(t *testing.T) {
 	local := map[string]string{VarDynamoDBEndpoint: "http://127.0.0.1:8000"}
-	with := func(base map[string]string, kv ...string) map[string]string {
-		m := map[string]string{}
-		for k, v := range base {
-			m[k] = v
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
+	with := testutil.With
 	tests := []struct {
 		name    string
 		env     map[string]string

@@ -67,3 +67,16 @@ func Event(name string) ([]byte, error) {
 	_, file, _, _ := runtime.Caller(0)
 	return os.ReadFile(filepath.Join(filepath.Dir(file), "testdata", name))
 }
+
+// With returns a copy of base with the pairs kv (key, value, key, value...)
+// set: table-driven tests derive environments and header sets from one base.
+func With(base map[string]string, kv ...string) map[string]string {
+	m := make(map[string]string, len(base)+len(kv)/2)
+	for k, v := range base {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
