@@ -66,7 +66,7 @@ func (h handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 }
 
 func main() {
-	lambdamain.Run(func(logger *slog.Logger, getenv func(string) string) (any, error) {
+	lambdamain.Run(func(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[events.APIGatewayV2HTTPRequest, events.APIGatewayV2HTTPResponse], error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		wx, err := wxapi.FromEnv(ctx, getenv, logger) // once per container

@@ -11,6 +11,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/wxsession/wxsession/internal/audit"
 	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
@@ -27,7 +29,7 @@ const coldStartTimeout = 5 * time.Second
 func main() { lambdamain.Run(setup) }
 
 // setup reads the configuration and builds the handler (see lambdamain.Setup).
-func setup(logger *slog.Logger, getenv func(string) string) (any, error) {
+func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[events.APIGatewayV2HTTPRequest, events.APIGatewayV2HTTPResponse], error) {
 	cfg, err := config.LoadWechat(getenv)
 	if err != nil {
 		return nil, err
