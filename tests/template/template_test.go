@@ -216,3 +216,29 @@ func TestIndexesHaveSortKeys(t *testing.T) {
 		t.Fatal("no global secondary index found in template.yaml")
 	}
 }
+
+// TestFixedEgressOption: FixedEgressIp builds a NAT gateway with an Elastic
+// IP and puts exactly the two WeChat-calling functions in its private
+// subnets, behind the UseFixedEgress condition (docs/design.md §7.8).
+func TestFixedEgressOption(t *testing.T) {
+	res := translate(t, "us-east-1")
+	for id, typ := range map[string]string{"EgressNatGateway": "AWS::EC2::NatGateway", "EgressIp": "AWS::EC2::EIP",
+		"EgressDynamoDBEndpoint": "AWS::EC2::VPCEndpoint", "EgressSecurityGroup": "AWS::EC2::SecurityGroup"} {
+		if res[id].Type != typ {
+			t.Errorf("%s: type %q, want %s", id, res[id].Type, typ)
+		}
+	}
+	for id, r := range res {
+		if r.Type != "AWS::Lambda::Function" {
+			continue
+		}
+		var props struct{ VpcConfig json.RawMessage }
+		if err := json.Unmarshal(r.Properties, &props); err != nil {
+			t.Fatal(err)
+		}
+		inVPC := strings.Contains(string(props.VpcConfig), "UseFixedEgress")
+		if want := id == "LoginFunction" || id == "WechatFunction"; inVPC != want {
+			t.Errorf("%s: VpcConfig %s, want conditional VPC: %v", id, props.VpcConfig, want)
+		}
+	}
+}
