@@ -2,6 +2,7 @@ package reliability_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -226,4 +227,64 @@ func keys(m map[string]types.AttributeValue) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestWechatRouteRequests counts the DynamoDB requests of each WeChat
+// route (docs/design.md §7): the shared token costs nothing on a warm
+// instance, and a paid phone lookup is four writes.
+func TestWechatRouteRequests(t *testing.T) {
+	h := newHarness(t, stackOpts{proxy: true})
+	p := h.proxy
+	openid := randomOpenID(t, "Cnt")
+	live := h.login(openid)
+	t.Cleanup(h.noteTokens)
+	tbl := map[string]string{h.table("SessionsTable"): "sessions", h.table("UsersTable"): "users",
+		h.table("PhonesTable"): "phones", h.table(tokensTb): "tokens"}
+	count := func(mark int) map[string]int {
+		out := map[string]int{}
+		for _, r := range p.Since(mark) {
+			for _, name := range r.Tables {
+				out[tbl[name]+" "+r.Op]++
+			}
+		}
+		return out
+	}
+	// Cold: a fresh instance and no token item.
+	h.coldToken()
+	mark := p.Mark()
+	if r := h.get("/me/session-key", bearer(live.SessionID)); r.Status != 200 {
+		t.Fatal(r)
+	}
+	cold := count(mark)
+	rows := []struct {
+		name string
+		run  func() reply
+		want map[string]int
+	}{
+		{"GET /me/session-key (warm)", func() reply { return h.get("/me/session-key", bearer(live.SessionID)) },
+			map[string]int{"sessions GetItem": 1, "users GetItem": 1}},
+		{"POST /me/phone {code} (warm)", func() reply {
+			return h.post("/me/phone", `{"code":"`+h.phoneCode(openid)+`"}`, bearer(live.SessionID))
+		}, map[string]int{"sessions GetItem": 1, "phones PutItem": 3, "phones UpdateItem": 1}},
+		{"GET /me/phone", func() reply { return h.get("/me/phone", bearer(live.SessionID)) },
+			map[string]int{"sessions GetItem": 1, "phones GetItem": 1}},
+		{"DELETE /me/phone", func() reply { return h.do(h.request("DELETE", "/me/phone", nil, bearer(live.SessionID))) },
+			map[string]int{"sessions GetItem": 1, "phones DeleteItem": 2}}, // the binding, then its claim (if any)
+	}
+	wantCold := map[string]int{"sessions GetItem": 1, "users GetItem": 1, "tokens GetItem": 1, "tokens UpdateItem": 2}
+	if fmt.Sprint(cold) != fmt.Sprint(wantCold) {
+		t.Errorf("GET /me/session-key (cold token): %v, want %v", cold, wantCold)
+	}
+	t.Logf("%-32s %v", "GET /me/session-key (cold token)", cold)
+	for _, row := range rows {
+		mark := p.Mark()
+		if r := row.run(); r.Status/100 != 2 {
+			t.Fatalf("%s: %s", row.name, r)
+		}
+		got := count(mark)
+		t.Logf("%-32s %v", row.name, got)
+		if fmt.Sprint(got) != fmt.Sprint(row.want) {
+			t.Errorf("%s: %v, want %v", row.name, got, row.want)
+		}
+	}
 }
