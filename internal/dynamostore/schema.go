@@ -1,5 +1,7 @@
 package dynamostore
 
+import "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 // Attribute and index names the store reads and writes. The tables' schema
 // (keys, the openid index, TTL) is declared once, in template.yaml; the store
 // tests create their tables from it (dynalitetest.Tables).
@@ -30,3 +32,10 @@ const (
 	// gives every entry a key of its own; see docs/design.md §6.
 	DefaultOpenIDIndex = "openid-index"
 )
+
+// UsersTableKey is the users table's key of a user: the one place other
+// packages (the wechat function reads and replaces the session_key) learn
+// how the users table is keyed.
+func UsersTableKey(appID, openID string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrOpenID: &types.AttributeValueMemberS{Value: openID}}
+}

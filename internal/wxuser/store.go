@@ -101,7 +101,7 @@ func isConditionFailed(err error) bool {
 // login's (package dynamostore); only the session_key attribute is read and
 // written here.
 func usersKey(appid, openid string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{dynamostore.AttrOpenID: s(openid)}
+	return dynamostore.UsersTableKey(appid, openid)
 }
 
 // SessionKey returns the user's latest session_key; ErrNotFound if none.
