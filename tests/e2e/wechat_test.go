@@ -511,3 +511,34 @@ func TestSharedToken(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenRejectedCodes: 42001 and 40014 are recovered like 40001 (one
+// forced refresh, one retry); a second rejection within 30 s is not forced
+// again: 503, and WeChat sees no second forced call.
+func TestTokenRejectedCodes(t *testing.T) {
+	needStack(t)
+	lr := login(t, "")
+	t.Cleanup(func() { clearFaults(t); noteKeysAndTokens(lr.OpenID) })
+	coldToken(t) // also forgets when the last forced refresh was
+	check := func() response {
+		return do(t, http.MethodGet, stk.APIURL+"/me/session-key", "", bearer(lr.SessionID)...)
+	}
+	if r := check(); r.Status != 200 {
+		t.Fatalf("warm-up: %s", r)
+	}
+	for i, errcode := range []int{42001, 40014} {
+		setFault(t, map[string]any{"api": "checksession", "errcode": errcode, "count": 1})
+		before := emuStats(t)
+		r := check()
+		d := emuStats(t)["stable_token"] - before["stable_token"]
+		if i == 0 {
+			if r.Status != 200 || string(r.Body) != `{"valid":true}` || d != 1 {
+				t.Errorf("%d: %s after %d stable_token calls, want 200 after 1 forced call", errcode, r, d)
+			}
+			continue
+		}
+		if r.Status != 503 || r.str("error") != "wechat_unavailable" || d != 0 {
+			t.Errorf("%d within 30 s of the forced refresh: %s after %d stable_token calls, want 503 and none", errcode, r, d)
+		}
+	}
+}

@@ -294,8 +294,12 @@ func (in *instance) watch(drained *sync.WaitGroup, pipes ...*os.File) {
 // stop kills the instance's process group. It does not wait.
 func (in *instance) stop() {
 	in.stopping.Store(true)
-	in.stopOnce.Do(func() { close(in.stopCh) })
+	// Kill first, then release a parked /next: the other order let the
+	// runtime read the 500 and log "failed to GET .../next" before it died,
+	// a line Lambda never produces (a replaced instance is frozen, then
+	// gone).
 	killGroup(int(in.pid.Load()))
+	in.stopOnce.Do(func() { close(in.stopCh) })
 }
 
 // assign hands inv to the instance, which must be parked in /next.
