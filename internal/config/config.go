@@ -74,6 +74,8 @@ type Var struct {
 	// Min is a KindDuration variable's smallest value in AWS; a local run
 	// accepts LocalMinDuration (see Env.MinDuration).
 	Min time.Duration
+	// MaxInt is a KindInt variable's largest value.
+	MaxInt int
 }
 
 // Kind is how Check validates a variable's value.
@@ -85,6 +87,8 @@ const (
 	KindDuration             // a Go duration ≥ Min (≥ LocalMinDuration locally)
 	KindURLs                 // comma-separated absolute http(s) URLs
 	KindURL                  // one absolute http(s) URL
+	KindBool                 // true or false (1 or 0)
+	KindInt                  // a decimal integer from 0 to MaxInt
 )
 
 // LocalMinDuration is the smallest duration setting a local run accepts
@@ -111,9 +115,9 @@ var Vars = []Var{
 	{Name: VarMetricsNamespace, Meaning: "CloudWatch namespace of the EMF metric lines; unset means wxsession"},
 	{Name: VarTokensTable, Meaning: "the tokens table: the shared access_token per appid (wechat)"},
 	{Name: VarPhonesTable, Meaning: "the phones table: bindings, paid-lookup counters, phone code records (wechat)"},
-	{Name: VarPhoneUnique, Meaning: "true: a phone number is bound to at most one user (409 phone_in_use)", Setting: true},
-	{Name: VarPhoneLookupsPerDay, Meaning: "paid phone number lookups per user per day, China time (default 5)", Setting: true},
-	{Name: VarWatermarkMaxAge, Meaning: "how old the watermark of encryptedData may be, a Go duration (default 5m)", Setting: true},
+	{Name: VarPhoneUnique, Meaning: "true: a phone number is bound to at most one user (409 phone_in_use)", Setting: true, Kind: KindBool},
+	{Name: VarPhoneLookupsPerDay, Meaning: "paid phone number lookups per user per day, China time (default 5)", Setting: true, Kind: KindInt, MaxInt: MaxPhoneLookupsPerDay},
+	{Name: VarWatermarkMaxAge, Meaning: "how old the watermark of encryptedData may be, a Go duration (default 5m)", Setting: true, Kind: KindDuration, Min: time.Second},
 }
 
 // Check validates every variable of Vars that getenv sets, by its Kind, and
@@ -134,6 +138,10 @@ func Check(getenv func(string) string) error {
 			e.URLs(v.Name, nil)
 		case KindURL:
 			e.URL(v.Name, "")
+		case KindBool:
+			e.Bool(v.Name, false)
+		case KindInt:
+			e.Int(v.Name, 0, 0, v.MaxInt)
 		}
 	}
 	return e.Err()
@@ -159,6 +167,7 @@ var DefaultAPIBase = []string{"https://api.weixin.qq.com", "https://api2.weixin.
 // Defaults of the WeChat server side (docs/design.md §7).
 const (
 	DefaultPhoneLookupsPerDay = 5
+	MaxPhoneLookupsPerDay     = 1000
 	DefaultWatermarkMaxAge    = 5 * time.Minute
 )
 
@@ -504,7 +513,7 @@ func LoadWechat(getenv func(string) string) (Wechat, error) {
 		PhonesTable: e.Required(VarPhonesTable),
 	}
 	c.PhoneUnique = e.Bool(VarPhoneUnique, false)
-	c.PhoneLookupsPerDay = e.Int(VarPhoneLookupsPerDay, DefaultPhoneLookupsPerDay, 0, 1000)
-	c.WatermarkMaxAge = e.Duration(VarWatermarkMaxAge, DefaultWatermarkMaxAge, time.Second)
+	c.PhoneLookupsPerDay = e.Int(VarPhoneLookupsPerDay, DefaultPhoneLookupsPerDay, 0, MaxPhoneLookupsPerDay)
+	c.WatermarkMaxAge = e.Duration(VarWatermarkMaxAge, DefaultWatermarkMaxAge, e.MinDuration(time.Second))
 	return c, e.Err()
 }

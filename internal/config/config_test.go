@@ -404,3 +404,50 @@ func TestLoadLoginLocalMinimum(t *testing.T) {
 		t.Fatalf("local SESSION_TTL=2s: %+v, %v", c, err)
 	}
 }
+
+func TestLoadWechat(t *testing.T) {
+	base := map[string]string{VarAppID: "wxapp", VarTokensTable: "tokens", VarUsersTable: "users",
+		VarPhonesTable: "phones", VarSecret: "s"}
+	tests := []struct {
+		name    string
+		set     map[string]string
+		wantErr string
+		check   func(Wechat) bool
+	}{
+		{"defaults", nil, "", func(c Wechat) bool {
+			return !c.PhoneUnique && c.PhoneLookupsPerDay == 5 && c.WatermarkMaxAge == 5*time.Minute && len(c.APIBase) == 2
+		}},
+		{"set", map[string]string{VarPhoneUnique: "TRUE", VarPhoneLookupsPerDay: "0", VarWatermarkMaxAge: "90s"}, "", func(c Wechat) bool {
+			return c.PhoneUnique && c.PhoneLookupsPerDay == 0 && c.WatermarkMaxAge == 90*time.Second
+		}},
+		{"bad bool", map[string]string{VarPhoneUnique: "yes"}, "PHONE_UNIQUE", nil},
+		{"bad count", map[string]string{VarPhoneLookupsPerDay: "1001"}, "PHONE_LOOKUPS_PER_USER_PER_DAY", nil},
+		{"bad duration", map[string]string{VarWatermarkMaxAge: "soon"}, "WATERMARK_MAX_AGE", nil},
+		{"missing tables", map[string]string{VarTokensTable: "", VarPhonesTable: ""}, "TOKENS_TABLE", nil},
+		{"no secret source", map[string]string{VarSecret: ""}, "WECHAT_SECRET", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range tt.set {
+				env[k] = v
+			}
+			c, err := LoadWechat(func(k string) string { return env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				if cerr := Check(func(k string) string { return env[k] }); tt.name != "missing tables" && tt.name != "no secret source" && cerr == nil {
+					t.Errorf("Check accepted %v", tt.set)
+				}
+				return
+			}
+			if err != nil || !tt.check(c) {
+				t.Fatalf("%+v, %v", c, err)
+			}
+		})
+	}
+}
