@@ -102,14 +102,67 @@ type Session struct {
 	UnionID string
 	// AppID is the mini-program the session belongs to.
 	AppID string
-	// CreatedAt is when the session was issued.
+	// User is the user key, UserKey(AppID, OpenID).
+	User string
+	// CreatedAt is when the session was issued (microsecond precision:
+	// it orders a user's sessions exactly, docs/design.md §3).
 	CreatedAt time.Time
-	// ExpiresAt is when the session stops being valid.
+	// ExpiresAt is the end of the absolute lifetime (SESSION_TTL); never
+	// extended.
 	ExpiresAt time.Time
+	// IdleExpiresAt is when the session ends unless used
+	// (SESSION_IDLE_TIMEOUT); zero when the idle clock is off.
+	IdleExpiresAt time.Time
+	// LastActiveAt is the last renewal (or the login), to the touch
+	// interval's precision.
+	LastActiveAt time.Time
+	// DeviceID is the client's stable device id; "" when it sent none.
+	DeviceID string
+	// Device is the client's own report of the device (untrusted).
+	Device Device
+	// SourceIP is the login request's source address.
+	SourceIP string
+	// EndedReason is why the session ended, from its tombstone; "" while
+	// it has not been ended (it may still have run out of either clock,
+	// see EndReason).
+	EndedReason Reason
+	// EndedAt is when the tombstone was written.
+	EndedAt time.Time
 }
 
-// Expired reports whether the session has expired at now. Stores must call it
-// on every read: DynamoDB's TTL deletes expired items days late.
+// EndReason returns why the session is not valid at now, or "" when it is
+// active: the tombstone's reason, else ReasonExpired past the absolute
+// lifetime, else ReasonIdleTimeout past the idle clock.
+func (s Session) EndReason(now time.Time) Reason {
+	switch {
+	case s.EndedReason != "":
+		return s.EndedReason
+	case !now.Before(s.ExpiresAt):
+		return ReasonExpired
+	case !s.IdleExpiresAt.IsZero() && !now.Before(s.IdleExpiresAt):
+		return ReasonIdleTimeout
+	}
+	return ""
+}
+
+// Active reports whether the session is valid at now (EndReason is "").
+func (s Session) Active(now time.Time) bool { return s.EndReason(now) == "" }
+
+// Plausible reports whether the session's clocks are ones a login could
+// have set with a lifetime of at most maxLifetime: the expiry no further
+// than maxLifetime (plus one second of rounding) from creation, and the
+// idle clock not beyond the expiry. The authorizer refuses implausible
+// sessions (docs/design.md §4): only the login function creates sessions,
+// and a forged item with a far expiry must not be honoured.
+func (s Session) Plausible(maxLifetime time.Duration) bool {
+	if s.CreatedAt.IsZero() || s.ExpiresAt.Sub(s.CreatedAt) > maxLifetime+time.Second {
+		return false
+	}
+	return s.IdleExpiresAt.IsZero() || !s.IdleExpiresAt.After(s.ExpiresAt)
+}
+
+// Expired reports whether the absolute lifetime has run out at now. Stores
+// must check it on every read: DynamoDB's TTL deletes items days late.
 func (s Session) Expired(now time.Time) bool {
 	return !now.Before(s.ExpiresAt)
 }

@@ -1,6 +1,7 @@
 // Command api is the business Lambda function behind the authorizer
 // (bootstrap for the provided.al2023 runtime): GET /me, GET and PUT
-// /me/profile, POST /logout. It only wires: configuration, the session and
+// /me/profile, POST /logout, /me/sessions, and GET /session (no
+// authorizer). It only wires: configuration, the session and
 // profile stores, then lambda.Start. The logic is in package api.
 package main
 
@@ -46,8 +47,9 @@ func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[
 	}
 	h := &api.Handler{
 		Sessions: sessions, Profiles: profiles, Logger: logger,
-		Audit:   audit.New(os.Stdout, audit.ActorUser),
-		Metrics: metrics.New(os.Stdout, cfg.MetricsNamespace),
+		MaxLifetime: cfg.Sessions.TTL,
+		Audit:       audit.New(os.Stdout, audit.ActorUser),
+		Metrics:     metrics.New(os.Stdout, cfg.MetricsNamespace),
 	}
 	return h.Handle, nil
 }

@@ -45,6 +45,13 @@ func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[
 	if err != nil {
 		return nil, err
 	}
-	h := &authorizer.Handler{Store: store, Logger: logger, Metrics: metrics.New(os.Stdout, cfg.MetricsNamespace)}
+	h := &authorizer.Handler{
+		Store:         store,
+		MaxLifetime:   cfg.Sessions.TTL,
+		IdleTimeout:   cfg.Sessions.IdleTimeout,
+		TouchInterval: cfg.Sessions.TouchInterval,
+		Logger:        logger,
+		Metrics:       metrics.New(os.Stdout, cfg.MetricsNamespace),
+	}
 	return h.Handle, nil
 }

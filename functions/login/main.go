@@ -21,6 +21,7 @@ import (
 	"github.com/wxsession/wxsession/internal/secret"
 	"github.com/wxsession/wxsession/internal/wechat"
 	"github.com/wxsession/wxsession/lambdamain"
+	"github.com/wxsession/wxsession/session"
 )
 
 // coldStartTimeout bounds the cold start's I/O (the secret's fetch).
@@ -57,11 +58,16 @@ func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[
 	if err != nil {
 		return nil, err
 	}
+	ss := cfg.Sessions
 	h := &login.Handler{
 		WeChat:  wx,
 		Store:   store,
 		AppID:   cfg.AppID,
-		TTL:     cfg.SessionTTL,
+		CodeKey: session.CodeKey(appSecret),
+		Policy: dynamostore.Policy{
+			TTL: ss.TTL, IdleTimeout: ss.IdleTimeout, MaxPerUser: ss.MaxPerUser,
+			Overflow: dynamostore.Overflow(ss.Overflow), Exclusive: dynamostore.Exclusive(ss.Exclusive),
+		},
 		Logger:  logger,
 		Audit:   audit.New(os.Stdout, audit.ActorUser),
 		Metrics: emf,

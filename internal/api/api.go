@@ -5,23 +5,27 @@
 //	GET  /me                 the principal, from the authorizer context only
 //	GET  /me/profile         the user's profile
 //	PUT  /me/profile         replace the user's profile
-//	POST /logout             delete this session
-//	POST /logout?scope=all   delete every session of this user (all devices)
-//	GET  /me/sessions        the user's active sessions (devices)
-//	DELETE /me/sessions/{sid} end one of them
+//	POST /logout             end this session (reason logged_out)
+//	POST /logout?scope=all   end every session of this user (logged_out_all)
+//	GET  /me/sessions        the user's active sessions (devices), paginated
+//	DELETE /me/sessions/{sid} end one of them (revoked)
+//	GET  /session            (no authorizer) the state of the presented session
 package api
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxsession/wxsession/httpapi"
 	"github.com/wxsession/wxsession/internal/audit"
+	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/internal/profile"
 	"github.com/wxsession/wxsession/session"
@@ -40,21 +44,31 @@ const (
 	RouteListSessions = "GET /me/sessions"
 	// RouteDeleteSession ends one of the caller's sessions by its sid.
 	RouteDeleteSession = "DELETE /me/sessions/{sid}"
+	// RouteSession answers the holder of an id whether it is active, and
+	// if not why (no authorizer).
+	RouteSession = "GET /session"
 )
 
-// SessionStore reads and deletes sessions (implemented by
-// *dynamostore.Store).
+// RetryAfterIncomplete is the Retry-After of 503 logout_incomplete.
+const RetryAfterIncomplete = 1 * time.Second
+
+// SessionStore reads and ends sessions (implemented by
+// *dynamostore.Store; see there for the exact semantics).
 type SessionStore interface {
-	// Get returns the session stored under hash, or session.ErrNotFound
-	// when it is missing or expired.
+	// Get returns the active session stored under hash, or
+	// session.ErrNotFound.
 	Get(ctx context.Context, hash string) (session.Session, error)
-	// List returns openid's active sessions, newest first.
-	List(ctx context.Context, openid string) ([]session.Session, error)
-	// Delete removes the session stored under hash; a missing one is not
-	// an error.
-	Delete(ctx context.Context, hash string) error
-	// DeleteAll removes every session of openid and returns how many.
-	DeleteAll(ctx context.Context, openid string) (int, error)
+	// Lookup returns what is known of the session under hash, ended or
+	// not, or session.ErrNotFound.
+	Lookup(ctx context.Context, hash string) (session.Session, error)
+	// ListSessions returns a page of user's active sessions, newest first,
+	// and the next page's cursor.
+	ListSessions(ctx context.Context, user, cursor string, limit int) ([]session.Session, string, error)
+	// EndSession tombstones one session with reason.
+	EndSession(ctx context.Context, hash string, reason session.Reason) (bool, error)
+	// EndUserSessions tombstones every session of user, last at the end;
+	// dynamostore.ErrIncomplete when time ran out.
+	EndUserSessions(ctx context.Context, user string, reason session.Reason, last string) (int, error)
 }
 
 // ProfileStore reads and writes profiles (implemented by *profile.Store).
@@ -77,6 +91,12 @@ type Handler struct {
 	Audit *audit.Logger
 	// Metrics counts the sessions ended, by reason; nil writes nothing.
 	Metrics *metrics.Emitter
+	// MaxLifetime is SESSION_TTL: GET /session calls a session whose
+	// expiry lies beyond it from creation unknown, as the authorizer
+	// refuses it. 0 means session.DefaultTTL.
+	MaxLifetime time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // ended records that n sessions of p ended: the audit event and the
@@ -85,6 +105,13 @@ func (h *Handler) ended(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 	h.Metrics.SessionsEnded(ctx, reason, n)
 	h.Audit.Record(ctx, audit.Record{Event: ev, AppID: p.AppID, OpenID: p.OpenID, SID: sid, Reason: reason,
 		SourceIP: req.RequestContext.HTTP.SourceIP, Count: n})
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
 }
 
 // MeResponse is the body of GET /me.
@@ -103,17 +130,36 @@ type MeSession struct {
 // SessionsResponse is the body of GET /me/sessions.
 type SessionsResponse struct {
 	Sessions []SessionInfo `json:"sessions"`
+	// NextCursor, when present, fetches the next page
+	// (GET /me/sessions?cursor=...).
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // SessionInfo describes one active session (one device) of the caller.
 type SessionInfo struct {
 	// SID is the stored hash of the session id: it names the session for
 	// DELETE /me/sessions/{sid} and cannot be used to authenticate.
-	SID       string `json:"sid"`
-	CreatedAt string `json:"created_at"`
-	ExpiresAt string `json:"expires_at"`
+	SID string `json:"sid"`
 	// Current is true for the session that made this request.
-	Current bool `json:"current"`
+	Current      bool   `json:"current"`
+	CreatedAt    string `json:"created_at"`
+	LastActiveAt string `json:"last_active_at"`
+	ExpiresAt    string `json:"expires_at"`
+	// IdleExpiresAt is present when the idle clock is on.
+	IdleExpiresAt string         `json:"idle_expires_at,omitempty"`
+	DeviceID      string         `json:"device_id"`
+	Device        session.Device `json:"device"`
+	SourceIP      string         `json:"source_ip"`
+}
+
+// SessionState is the body of GET /session.
+type SessionState struct {
+	// State is "active", "ended" or "unknown".
+	State         string `json:"state"`
+	ExpiresAt     string `json:"expires_at,omitempty"`
+	IdleExpiresAt string `json:"idle_expires_at,omitempty"`
+	// Reason is set when State is "ended" (a session.Reason).
+	Reason string `json:"reason,omitempty"`
 }
 
 // ProfileResponse is the body of GET and PUT /me/profile.
@@ -142,6 +188,9 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	route := req.RouteKey
 	if route == "" || route == "$default" {
 		route = req.RequestContext.HTTP.Method + " " + req.RawPath
+	}
+	if route == RouteSession {
+		return h.sessionState(ctx, req), nil
 	}
 	var serve func(context.Context, events.APIGatewayV2HTTPRequest, session.Principal) events.APIGatewayV2HTTPResponse
 	switch route {
@@ -213,19 +262,25 @@ func (h *Handler) putProfile(ctx context.Context, req events.APIGatewayV2HTTPReq
 }
 
 func (h *Handler) logout(ctx context.Context, req events.APIGatewayV2HTTPRequest, p session.Principal) events.APIGatewayV2HTTPResponse {
+	if p.SID == "" {
+		h.logger().ErrorContext(ctx, "authorizer context has no sid; cannot log out this session")
+		return httpapi.Error(http.StatusUnauthorized, "unauthenticated", "no session")
+	}
 	switch scope := req.QueryStringParameters["scope"]; scope {
 	case "":
-		if p.SID == "" {
-			h.logger().ErrorContext(ctx, "authorizer context has no sid; cannot log out this session")
-			return httpapi.Error(http.StatusUnauthorized, "unauthenticated", "no session")
-		}
-		if err := h.Sessions.Delete(ctx, p.SID); err != nil && !errors.Is(err, session.ErrNotFound) {
+		if _, err := h.Sessions.EndSession(ctx, p.SID, session.ReasonLoggedOut); err != nil {
 			return h.storeError(ctx, "logout", err)
 		}
 		h.logger().InfoContext(ctx, "logout", "openid", session.MaskOpenID(p.OpenID), "scope", "session")
 		h.ended(ctx, req, p, audit.LoggedOut, "logged_out", p.SID, 1)
 	case "all":
-		n, err := h.Sessions.DeleteAll(ctx, p.OpenID)
+		n, err := h.Sessions.EndUserSessions(ctx, p.UserKey(), session.ReasonLoggedOutAll, p.SID)
+		if errors.Is(err, dynamostore.ErrIncomplete) {
+			// The caller's session is ended last, so it can call again.
+			h.logger().WarnContext(ctx, "logout all incomplete", "openid", session.MaskOpenID(p.OpenID), "sessions", n)
+			return httpapi.WithRetryAfter(httpapi.Error(http.StatusServiceUnavailable, "logout_incomplete",
+				fmt.Sprintf("ended %d sessions but not all of them in time; call again to finish", n)), RetryAfterIncomplete)
+		}
 		if err != nil {
 			return h.storeError(ctx, "logout all", err)
 		}
@@ -239,26 +294,50 @@ func (h *Handler) logout(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	return resp
 }
 
-func (h *Handler) listSessions(ctx context.Context, _ events.APIGatewayV2HTTPRequest, p session.Principal) events.APIGatewayV2HTTPResponse {
-	list, err := h.Sessions.List(ctx, p.OpenID)
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func (h *Handler) listSessions(ctx context.Context, req events.APIGatewayV2HTTPRequest, p session.Principal) events.APIGatewayV2HTTPResponse {
+	limit := 0
+	if v, ok := req.QueryStringParameters["limit"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > dynamostore.MaxListLimit {
+			return httpapi.Error(http.StatusBadRequest, "invalid_request", fmt.Sprintf(`query parameter "limit" must be an integer from 1 to %d`, dynamostore.MaxListLimit))
+		}
+		limit = n
+	}
+	list, next, err := h.Sessions.ListSessions(ctx, p.UserKey(), req.QueryStringParameters["cursor"], limit)
+	if errors.Is(err, dynamostore.ErrInvalidCursor) {
+		return httpapi.Error(http.StatusBadRequest, "invalid_request", `query parameter "cursor" is not one this API handed out`)
+	}
 	if err != nil {
 		return h.storeError(ctx, "list sessions", err)
 	}
-	resp := SessionsResponse{Sessions: make([]SessionInfo, 0, len(list))}
+	resp := SessionsResponse{Sessions: make([]SessionInfo, 0, len(list)), NextCursor: next}
 	for _, s := range list {
 		resp.Sessions = append(resp.Sessions, SessionInfo{
-			SID:       s.Hash,
-			CreatedAt: s.CreatedAt.UTC().Format(time.RFC3339),
-			ExpiresAt: s.ExpiresAt.UTC().Format(time.RFC3339),
-			Current:   s.Hash == p.SID,
+			SID:           s.Hash,
+			Current:       s.Hash == p.SID,
+			CreatedAt:     rfc3339(s.CreatedAt),
+			LastActiveAt:  rfc3339(s.LastActiveAt),
+			ExpiresAt:     rfc3339(s.ExpiresAt),
+			IdleExpiresAt: rfc3339(s.IdleExpiresAt),
+			DeviceID:      s.DeviceID,
+			Device:        s.Device,
+			SourceIP:      s.SourceIP,
 		})
 	}
 	return httpapi.JSON(http.StatusOK, resp)
 }
 
-// deleteSession ends one session of the caller (log out another device).
-// A sid that is malformed, unknown, expired or another user's gets the same
-// 404: the route tells nobody which sessions exist.
+// deleteSession ends one session of the caller (log out another device,
+// reason revoked; the caller's own, logged_out). A sid that is malformed,
+// unknown, ended or another user's gets the same 404: the route tells
+// nobody which sessions exist.
 func (h *Handler) deleteSession(ctx context.Context, req events.APIGatewayV2HTTPRequest, p session.Principal) events.APIGatewayV2HTTPResponse {
 	sid := req.PathParameters["sid"]
 	notFound := httpapi.Error(http.StatusNotFound, "session_not_found", "no such session")
@@ -271,11 +350,15 @@ func (h *Handler) deleteSession(ctx context.Context, req events.APIGatewayV2HTTP
 		return notFound
 	case err != nil:
 		return h.storeError(ctx, "get session", err)
-	case s.OpenID != p.OpenID:
+	case s.User != p.UserKey():
 		return notFound
 	}
-	if err := h.Sessions.Delete(ctx, sid); err != nil && !errors.Is(err, session.ErrNotFound) {
-		return h.storeError(ctx, "delete session", err)
+	reason := session.ReasonRevoked
+	if sid == p.SID {
+		reason = session.ReasonLoggedOut
+	}
+	if _, err := h.Sessions.EndSession(ctx, sid, reason); err != nil {
+		return h.storeError(ctx, "end session", err)
 	}
 	h.logger().InfoContext(ctx, "logout", "openid", session.MaskOpenID(p.OpenID), "scope", "device", "current", sid == p.SID)
 	if sid == p.SID {
@@ -288,6 +371,38 @@ func (h *Handler) deleteSession(ctx context.Context, req events.APIGatewayV2HTTP
 		resp.Cookies = []string{httpapi.ClearSessionCookie()}
 	}
 	return resp
+}
+
+// sessionState serves GET /session (docs/design.md §3): the state of the
+// session the request carries, with at most one read. It says nothing
+// about any other session.
+func (h *Handler) sessionState(ctx context.Context, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	id, err := httpapi.SessionID(req.Headers, req.Cookies)
+	if errors.Is(err, httpapi.ErrNoCredentials) {
+		return httpapi.Error(http.StatusUnauthorized, "no_session", "the request carries no session (Authorization: Bearer or the sessionid cookie)")
+	}
+	unknown := httpapi.JSON(http.StatusOK, SessionState{State: "unknown"})
+	if err != nil {
+		return unknown
+	}
+	s, err := h.Sessions.Lookup(ctx, session.Hash(id))
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		return unknown
+	case err != nil:
+		return h.storeError(ctx, "session state", err)
+	}
+	maxLifetime := h.MaxLifetime
+	if maxLifetime <= 0 {
+		maxLifetime = session.DefaultTTL
+	}
+	if s.EndedReason == "" && !s.Plausible(maxLifetime) {
+		return unknown
+	}
+	if r := s.EndReason(h.now()); r != "" {
+		return httpapi.JSON(http.StatusOK, SessionState{State: "ended", Reason: string(r)})
+	}
+	return httpapi.JSON(http.StatusOK, SessionState{State: "active", ExpiresAt: rfc3339(s.ExpiresAt), IdleExpiresAt: rfc3339(s.IdleExpiresAt)})
 }
 
 // storeError answers a store failure: 503 store_unavailable with

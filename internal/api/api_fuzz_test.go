@@ -37,26 +37,31 @@ func (m *memProfiles) Put(_ context.Context, openid string, p profile.Profile) (
 	return p, nil
 }
 
-// noDeleter fails the test if a session is deleted.
+// noDeleter fails the test if a session is read, listed or ended.
 type noDeleter struct{ t *testing.T }
-
-func (d noDeleter) Delete(context.Context, string) error {
-	d.t.Error("Delete called by PUT /me/profile")
-	return nil
-}
 
 func (d noDeleter) Get(context.Context, string) (session.Session, error) {
 	d.t.Error("Get called by PUT /me/profile")
 	return session.Session{}, session.ErrNotFound
 }
 
-func (d noDeleter) List(context.Context, string) ([]session.Session, error) {
-	d.t.Error("List called by PUT /me/profile")
-	return nil, nil
+func (d noDeleter) Lookup(context.Context, string) (session.Session, error) {
+	d.t.Error("Lookup called by PUT /me/profile")
+	return session.Session{}, session.ErrNotFound
 }
 
-func (d noDeleter) DeleteAll(context.Context, string) (int, error) {
-	d.t.Error("DeleteAll called by PUT /me/profile")
+func (d noDeleter) ListSessions(context.Context, string, string, int) ([]session.Session, string, error) {
+	d.t.Error("ListSessions called by PUT /me/profile")
+	return nil, "", nil
+}
+
+func (d noDeleter) EndSession(context.Context, string, session.Reason) (bool, error) {
+	d.t.Error("EndSession called by PUT /me/profile")
+	return false, nil
+}
+
+func (d noDeleter) EndUserSessions(context.Context, string, session.Reason, string) (int, error) {
+	d.t.Error("EndUserSessions called by PUT /me/profile")
 	return 0, nil
 }
 

@@ -63,11 +63,27 @@ func newEnv(t *testing.T) *env {
 // the api function only ever sees the authorizer's context).
 func (e *env) login(openid, unionid string) session.Session {
 	e.t.Helper()
-	_, s, err := e.store.Create(context.Background(), "wxappid0000000001", session.Identity{OpenID: openid, UnionID: unionid}, time.Hour)
+	_, s := e.loginRaw(openid, unionid, "")
+	return s
+}
+
+// loginRaw creates a session from deviceID ("" = none) and returns its raw
+// id too.
+func (e *env) loginRaw(openid, unionid, deviceID string) (string, session.Session) {
+	e.t.Helper()
+	ctx := context.Background()
+	code, _ := session.NewID()
+	id := session.IDFromCode([]byte("k"), "wxappid0000000001", code)
+	c, err := e.store.Claim(ctx, session.Hash(id), deviceID)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return s
+	s, _, err := e.store.Issue(ctx, dynamostore.IssueInput{Claim: c, AppID: "wxappid0000000001", DeviceID: deviceID,
+		Identity: session.Identity{OpenID: openid, UnionID: unionid}, Policy: dynamostore.Policy{TTL: time.Hour}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id, s
 }
 
 // request builds an event from the AWS sample "lambda authorizer" event,

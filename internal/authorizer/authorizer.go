@@ -33,16 +33,29 @@ import (
 // client 500.
 var ErrStoreUnavailable = errors.New("authorizer: session store unavailable")
 
-// Getter reads a session by its hash (implemented by *dynamostore.Store). It
-// returns session.ErrNotFound for a missing, deleted or expired session.
-type Getter interface {
+// Store reads sessions and renews their idle clock (implemented by
+// *dynamostore.Store). Get returns session.ErrNotFound for anything but an
+// active session.
+type Store interface {
 	Get(ctx context.Context, hash string) (session.Session, error)
+	Touch(ctx context.Context, hash string, now, idleExpiresAt time.Time) error
 }
 
 // Handler is the authorizer. Build it once per process.
 type Handler struct {
 	// Store reads sessions.
-	Store Getter
+	Store Store
+	// MaxLifetime is SESSION_TTL: a session whose expiry lies further than
+	// that from its creation was not made by the login, and is refused.
+	// 0 means session.DefaultTTL.
+	MaxLifetime time.Duration
+	// IdleTimeout is SESSION_IDLE_TIMEOUT (0 = off): a use extends the
+	// idle clock to now + IdleTimeout, capped by the absolute expiry.
+	IdleTimeout time.Duration
+	// TouchInterval is SESSION_TOUCH_INTERVAL: the renewal (last_active_at,
+	// and the idle clock) is written only when the last one is at least
+	// that old, so most requests cost one read. 0 = never write.
+	TouchInterval time.Duration
 	// Logger gets store failures (ERROR) and, at DEBUG, decisions; nil
 	// means slog.Default().
 	Logger *slog.Logger
@@ -62,11 +75,17 @@ var deny = events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false
 //   - A state-changing request (not GET, HEAD or OPTIONS) whose session
 //     comes in the cookie and that a browser sent from another site
 //     (httpapi.CrossSite): deny, without reading the store.
-//   - Session found and not expired: allow, context = the principal
-//     (openid, unionid, appid, sid, expires_at). Expiry is checked here
-//     again even though the store checks it, so a store that forgets cannot
-//     let an expired session through.
-//   - Session not found: deny.
+//   - Session found, active and plausible: allow, context = the principal
+//     (openid, unionid, appid, sid, expires_at). Both clocks are checked
+//     here again even though the store checks them, so a store that
+//     forgets cannot let an ended session through; a session whose expiry
+//     lies beyond MaxLifetime from its creation is denied (only the login
+//     function makes sessions, docs/design.md §4).
+//   - When the last renewal is TouchInterval old: one conditional
+//     UpdateItem of last_active_at (and the idle clock) before allowing.
+//     A failed renewal is logged and the request still allowed: the read
+//     proved the session active.
+//   - Session not found (missing, ended, a claim): deny.
 //   - Any other store error: return an error, never allow. API Gateway then
 //     answers 500 instead of 403. Denying would tell every client "your
 //     session is gone" and make all of them re-login at once during a
@@ -117,11 +136,32 @@ func (h *Handler) decide(ctx context.Context, req events.APIGatewayV2CustomAutho
 		log.ErrorContext(ctx, "session store unavailable, failing the request", "error", err.Error())
 		return deny, ErrStoreUnavailable
 	}
-	if s.Expired(h.now()) {
+	now := h.now()
+	if !s.Active(now) {
 		if debug {
-			log.DebugContext(ctx, "deny", "reason", "expired session")
+			log.DebugContext(ctx, "deny", "reason", string(s.EndReason(now)))
 		}
 		return deny, nil
+	}
+	maxLifetime := h.MaxLifetime
+	if maxLifetime <= 0 {
+		maxLifetime = session.DefaultTTL
+	}
+	if !s.Plausible(maxLifetime) {
+		log.WarnContext(ctx, "deny: session lifetime beyond SESSION_TTL (not made by the login function?)", "openid", session.MaskOpenID(s.OpenID))
+		return deny, nil
+	}
+	if h.TouchInterval > 0 && now.Sub(s.LastActiveAt) >= h.TouchInterval {
+		var idle time.Time
+		if !s.IdleExpiresAt.IsZero() && h.IdleTimeout > 0 {
+			idle = now.Add(h.IdleTimeout)
+			if idle.After(s.ExpiresAt) {
+				idle = s.ExpiresAt
+			}
+		}
+		if err := h.Store.Touch(ctx, s.Hash, now, idle); err != nil {
+			log.WarnContext(ctx, "session renewal failed; allowing on the read", "error", err.Error())
+		}
 	}
 	if debug {
 		log.DebugContext(ctx, "allow", "openid", session.MaskOpenID(s.OpenID))

@@ -66,8 +66,21 @@ func newEnv(t *testing.T) *env {
 
 // create logs a user in through the store and returns the raw id.
 func (e *env) create(openid, unionid string) (string, session.Session) {
+	return e.createWith(openid, unionid, dynamostore.Policy{TTL: time.Hour})
+}
+
+// createWith is create with a session policy.
+func (e *env) createWith(openid, unionid string, pol dynamostore.Policy) (string, session.Session) {
 	e.t.Helper()
-	id, s, err := e.store.Create(context.Background(), "wxappid0000000001", session.Identity{OpenID: openid, UnionID: unionid, SessionKey: "sk-" + openid}, time.Hour)
+	ctx := context.Background()
+	code, _ := session.NewID()
+	id := session.IDFromCode([]byte("k"), "wxappid0000000001", code)
+	c, err := e.store.Claim(ctx, session.Hash(id), "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	s, _, err := e.store.Issue(ctx, dynamostore.IssueInput{Claim: c, AppID: "wxappid0000000001",
+		Identity: session.Identity{OpenID: openid, UnionID: unionid, SessionKey: "sk-" + openid}, Policy: pol})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -105,7 +118,7 @@ func TestAuthorizer(t *testing.T) {
 	alice, aliceSession := e.create("oAlice0000000000000000000001", "uAlice")
 	bob, bobSession := e.create("oBob00000000000000000000002", "")
 	deleted, deletedSession := e.create("oCarol000000000000000000003", "")
-	if err := e.store.Delete(context.Background(), deletedSession.Hash); err != nil {
+	if _, err := e.store.EndSession(context.Background(), deletedSession.Hash, session.ReasonLoggedOut); err != nil {
 		t.Fatal(err)
 	}
 
@@ -113,7 +126,7 @@ func TestAuthorizer(t *testing.T) {
 	expired, _ := session.NewID()
 	e.secrets = append(e.secrets, expired)
 	item, err := attributevalue.MarshalMap(map[string]any{
-		"sid": session.Hash(expired), "openid": "oExpired00000000000000004", "appid": "wxappid0000000001",
+		"sid": session.Hash(expired), "user": "wxappid0000000001#oExpired00000000000000004", "openid": "oExpired00000000000000004", "appid": "wxappid0000000001",
 		"created_at": time.Now().Add(-2 * time.Hour).Unix(), "expires_at": time.Now().Add(-time.Minute).Unix(),
 	})
 	if err != nil {
@@ -139,7 +152,7 @@ func TestAuthorizer(t *testing.T) {
 		{name: "bearer wins over cookie", headers: map[string]string{"authorization": "Bearer " + alice}, cookies: []string{"sessionid=" + bob}, want: &aliceSession, wantReads: 1},
 		{name: "basic auth falls through to cookie", headers: map[string]string{"authorization": "Basic YTpi"}, cookies: []string{"sessionid=" + bob}, want: &bobSession, wantReads: 1},
 		{name: "expired but not deleted", headers: map[string]string{"authorization": "Bearer " + expired}, wantReads: 1},
-		{name: "deleted", headers: map[string]string{"authorization": "Bearer " + deleted}, wantReads: 1},
+		{name: "ended (tombstone)", headers: map[string]string{"authorization": "Bearer " + deleted}, wantReads: 1},
 		{name: "unknown", cookies: []string{"sessionid=" + unknown}, wantReads: 1},
 		{name: "missing", wantReads: 0},
 		{name: "cookie header instead of cookies array", headers: map[string]string{"cookie": "sessionid=" + alice}, wantReads: 0},
@@ -303,7 +316,7 @@ func TestAuthorizerMetrics(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		store authorizer.Getter
+		store authorizer.Store
 		hdr   map[string]string
 		want  string
 	}{
@@ -399,4 +412,69 @@ func closedEndpoint(t *testing.T) string {
 	endpoint := "http://" + l.Addr().String()
 	_ = l.Close()
 	return endpoint
+}
+
+// TestAuthorizerTwoClocks: with an idle timeout, use renews the idle clock
+// with at most one write per touch interval (one read per request at the
+// median); an unused session ends; a session whose expiry lies beyond
+// SESSION_TTL from its creation (a forged item) is refused.
+func TestAuthorizerTwoClocks(t *testing.T) {
+	e := newEnv(t)
+	const idle, touch = 10 * time.Minute, time.Minute
+	id, s := e.createWith("oIdle00000000000000000000006", "", dynamostore.Policy{TTL: time.Hour, IdleTimeout: idle})
+	now := s.CreatedAt
+	h := &authorizer.Handler{Store: e.store, MaxLifetime: time.Hour, IdleTimeout: idle, TouchInterval: touch, Now: func() time.Time { return now }}
+	auth := func() bool {
+		t.Helper()
+		resp, err := h.Handle(context.Background(), request(t, map[string]string{"authorization": "Bearer " + id}, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.IsAuthorized
+	}
+	before := e.counter.Count()
+	const requests = 100
+	for i := range requests {
+		now = s.CreatedAt.Add(time.Duration(i) * 6 * time.Second) // 10 minutes in all
+		if !auth() {
+			t.Fatalf("request %d denied", i)
+		}
+	}
+	n := e.counter.Count() - before
+	// One read each, and one renewal write per touch interval.
+	if writes := n - requests; writes < 8 || writes > 10 {
+		t.Errorf("%d requests over 10 minutes cost %d DynamoDB requests: %d writes, want about one per minute", requests, n, writes)
+	}
+	// Well past the original idle clock, still active thanks to the renewals.
+	now = s.CreatedAt.Add(15 * time.Minute)
+	if !auth() {
+		t.Fatal("denied after renewals")
+	}
+	// Unused for longer than the idle timeout: ended.
+	now = now.Add(idle + time.Second)
+	if auth() {
+		t.Fatal("allowed after the idle timeout")
+	}
+	got, err := e.store.Lookup(context.Background(), s.Hash)
+	if err != nil || got.EndReason(now) != session.ReasonIdleTimeout {
+		t.Fatalf("reason %q, %v; want idle_timeout", got.EndReason(now), err)
+	}
+
+	// A forged item: 10 years of lifetime.
+	forged, _ := session.NewID()
+	e.secrets = append(e.secrets, forged)
+	item, _ := attributevalue.MarshalMap(map[string]any{
+		"sid": session.Hash(forged), "user": "wxappid0000000001#oForged", "openid": "oForged", "appid": "wxappid0000000001",
+		"created_at": time.Now().Unix(), "expires_at": time.Now().Add(10 * 365 * 24 * time.Hour).Unix(), "last_active_at": time.Now().Unix(),
+	})
+	if _, err := e.db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(e.sessions), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+	for _, max := range []time.Duration{0, session.DefaultTTL, time.Hour} {
+		h := &authorizer.Handler{Store: e.store, MaxLifetime: max}
+		resp, err := h.Handle(context.Background(), request(t, map[string]string{"authorization": "Bearer " + forged}, nil))
+		if err != nil || resp.IsAuthorized {
+			t.Fatalf("MaxLifetime %v: a 10-year session was allowed (%v)", max, err)
+		}
+	}
 }

@@ -22,7 +22,7 @@ func BenchmarkHandleLambdaJSON(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := session.Session{Hash: session.Hash(id), OpenID: "oBench0123456789abcdefghijk", AppID: "wx0123456789abcdef", ExpiresAt: time.Now().Add(time.Hour)}
+	s := session.Session{Hash: session.Hash(id), OpenID: "oBench0123456789abcdefghijk", AppID: "wx0123456789abcdef", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
 	h := &authorizer.Handler{Store: fixedGetter{s}, Logger: slog.New(slog.DiscardHandler)}
 	event, err := json.Marshal(events.APIGatewayV2CustomAuthorizerV2Request{
 		Version: "2.0", Type: "REQUEST", RouteArn: "arn:aws:execute-api:ap-east-1:123456789012:abc123/$default/GET/me",

@@ -17,9 +17,11 @@ type fixedGetter struct{ s session.Session }
 
 func (g fixedGetter) Get(context.Context, string) (session.Session, error) { return g.s, nil }
 
+func (g fixedGetter) Touch(context.Context, string, time.Time, time.Time) error { return nil }
+
 func BenchmarkHandle(b *testing.B) {
 	id, _ := session.NewID()
-	s := session.Session{Hash: session.Hash(id), OpenID: "oBench", AppID: "wx", ExpiresAt: time.Now().Add(time.Hour)}
+	s := session.Session{Hash: session.Hash(id), OpenID: "oBench", AppID: "wx", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
 	h := &authorizer.Handler{Store: fixedGetter{s}, Logger: slog.New(slog.DiscardHandler)}
 	for _, bc := range []struct {
 		name    string

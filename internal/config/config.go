@@ -5,7 +5,7 @@
 // that a cold start fails once, with one log line naming every missing or
 // invalid variable, instead of one restart per mistake:
 //
-//	configuration: missing WECHAT_APPID, SESSIONS_TABLE; invalid SESSION_TTL="abc" (want a Go duration ≥ 1m)
+//	configuration: missing WECHAT_APPID, SESSIONS_TABLE; invalid SESSION_TTL="abc" (want a Go duration ≥ 1s)
 //
 // The typed loaders ([LoadLogin], [LoadAuthorizer], [LoadAPI]) are what the
 // functions' main packages call. Values are trimmed of surrounding white
@@ -53,6 +53,12 @@ const (
 	VarPhoneUnique        = "PHONE_UNIQUE"
 	VarPhoneLookupsPerDay = "PHONE_LOOKUPS_PER_USER_PER_DAY"
 	VarWatermarkMaxAge    = "WATERMARK_MAX_AGE"
+	// The session model (docs/design.md §3).
+	VarSessionIdleTimeout   = "SESSION_IDLE_TIMEOUT"
+	VarSessionTouchInterval = "SESSION_TOUCH_INTERVAL"
+	VarSessionMaxPerUser    = "SESSION_MAX_PER_USER"
+	VarSessionOverflow      = "SESSION_OVERFLOW"
+	VarSessionExclusive     = "SESSION_EXCLUSIVE"
 )
 
 // Var describes one environment variable.
@@ -107,7 +113,12 @@ var Vars = []Var{
 	{Name: VarSessionsTable, Meaning: "the sessions table"},
 	{Name: VarUsersTable, Meaning: "the users table (login)"},
 	{Name: VarProfilesTable, Meaning: "the profiles table (api)"},
-	{Name: VarSessionTTL, Meaning: "session lifetime, a Go duration", Setting: true, Kind: KindDuration, Min: MinSessionTTL},
+	{Name: VarSessionTTL, Meaning: "absolute session lifetime, a Go duration (default 336h); the authorizer refuses longer ones", Setting: true, Kind: KindDuration, Min: MinSessionTTL},
+	{Name: VarSessionIdleTimeout, Meaning: "end a session unused this long; 0 (default) = off, else ≥ the SESSION_TTL minimum", Setting: true},
+	{Name: VarSessionTouchInterval, Meaning: "least time between two renewal writes of a session (default a tenth of the idle timeout, ≥ 1s)", Setting: true, Kind: KindDuration, Min: MinTouchInterval},
+	{Name: VarSessionMaxPerUser, Meaning: "most active sessions per user (default 10; 0 = no cap)", Setting: true},
+	{Name: VarSessionOverflow, Meaning: "at the cap: evict_oldest (default) or reject_new (409 too_many_sessions)", Setting: true},
+	{Name: VarSessionExclusive, Meaning: "none (default), platform (one session per device.platform) or all (one per user)", Setting: true},
 	{Name: VarLogLevel, Meaning: "debug, info, warn or error", Setting: true},
 	{Name: VarDynamoDBEndpoint, Meaning: "DynamoDB endpoint URL (local runs only; unset = AWS)", Kind: KindURL},
 	{Name: VarSSMEndpoint, Meaning: "SSM endpoint URL override (local runs and tests)", Kind: KindURL},
@@ -178,7 +189,74 @@ const (
 	// MinSessionTTL is the shortest SESSION_TTL accepted in AWS (a local run
 	// accepts LocalMinDuration).
 	MinSessionTTL = time.Minute
+	// DefaultMaxPerUser is SESSION_MAX_PER_USER's default.
+	DefaultMaxPerUser = 10
+	// MaxMaxPerUser bounds SESSION_MAX_PER_USER (0 = no cap).
+	MaxMaxPerUser = 1000
+	// MinTouchInterval is the shortest SESSION_TOUCH_INTERVAL, and of its
+	// default.
+	MinTouchInterval = time.Second
 )
+
+// SESSION_OVERFLOW and SESSION_EXCLUSIVE values.
+const (
+	OverflowEvictOldest = "evict_oldest"
+	OverflowRejectNew   = "reject_new"
+	ExclusiveNone       = "none"
+	ExclusivePlatform   = "platform"
+	ExclusiveAll        = "all"
+)
+
+// Sessions is the session model's configuration (docs/design.md §3, §5).
+type Sessions struct {
+	TTL           time.Duration // SESSION_TTL, default 336h, ≥ 1s
+	IdleTimeout   time.Duration // SESSION_IDLE_TIMEOUT, default 0 = off, else ≥ 1s
+	TouchInterval time.Duration // SESSION_TOUCH_INTERVAL, default max(idle/10, 1s); 0 when idle is off and it is unset
+	MaxPerUser    int           // SESSION_MAX_PER_USER, default 10, 0 = no cap
+	Overflow      string        // SESSION_OVERFLOW: evict_oldest (default) or reject_new
+	Exclusive     string        // SESSION_EXCLUSIVE: none (default), platform or all
+}
+
+// sessions reads the session model's variables.
+func (e *Env) sessions() Sessions {
+	minTTL := e.MinDuration(MinSessionTTL)
+	c := Sessions{
+		TTL:         e.Duration(VarSessionTTL, DefaultSessionTTL, minTTL),
+		IdleTimeout: e.Duration(VarSessionIdleTimeout, 0, 0),
+		MaxPerUser:  e.Int(VarSessionMaxPerUser, DefaultMaxPerUser, 0, MaxMaxPerUser),
+		Overflow:    e.Enum(VarSessionOverflow, OverflowEvictOldest, OverflowEvictOldest, OverflowRejectNew),
+		Exclusive:   e.Enum(VarSessionExclusive, ExclusiveNone, ExclusiveNone, ExclusivePlatform, ExclusiveAll),
+	}
+	if c.IdleTimeout != 0 && c.IdleTimeout < minTTL {
+		e.Invalid(VarSessionIdleTimeout, e.lookup(VarSessionIdleTimeout), "want 0 (off) or a Go duration ≥ "+shortDuration(minTTL))
+		c.IdleTimeout = 0
+	}
+	def := time.Duration(0)
+	if c.IdleTimeout > 0 {
+		def = max(c.IdleTimeout/10, MinTouchInterval)
+	}
+	c.TouchInterval = e.Duration(VarSessionTouchInterval, def, MinTouchInterval)
+	if c.IdleTimeout > 0 && c.TouchInterval >= c.IdleTimeout {
+		e.Invalid(VarSessionTouchInterval, e.lookup(VarSessionTouchInterval), "want less than SESSION_IDLE_TIMEOUT")
+	}
+	return c
+}
+
+// Enum returns name's value if it is one of allowed, or def when it is
+// unset or blank; anything else is recorded as invalid.
+func (e *Env) Enum(name, def string, allowed ...string) string {
+	v := e.lookup(name)
+	if v == "" {
+		return def
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	e.Invalid(name, v, "want one of "+strings.Join(allowed, ", "))
+	return def
+}
 
 // maxQuotedValueLength caps how much of an invalid value an error quotes.
 const maxQuotedValueLength = 64
@@ -409,11 +487,11 @@ func shortDuration(d time.Duration) string {
 // Login is the login function's configuration. The app secret is loaded
 // separately by package secret.
 type Login struct {
-	AppID         string        // WECHAT_APPID, required
-	APIBase       []string      // WECHAT_API_BASE: base URLs in failover order; default DefaultAPIBase
-	SessionsTable string        // SESSIONS_TABLE, required
-	UsersTable    string        // USERS_TABLE, required
-	SessionTTL    time.Duration // SESSION_TTL, default 336h, at least 1m
+	AppID         string   // WECHAT_APPID, required
+	APIBase       []string // WECHAT_API_BASE: base URLs in failover order; default DefaultAPIBase
+	SessionsTable string   // SESSIONS_TABLE, required
+	UsersTable    string   // USERS_TABLE, required
+	Sessions      Sessions // SESSION_* (docs/design.md §3)
 	// MetricsNamespace is METRICS_NAMESPACE ("" = the metrics package's default).
 	MetricsNamespace string
 }
@@ -431,28 +509,30 @@ func LoadLogin(getenv func(string) string) (Login, error) {
 	}
 	e.OneOf(VarSecret, VarSecretParameter, VarSecretARN)
 	c.APIBase = e.URLs(VarAPIBase, DefaultAPIBase)
-	c.SessionTTL = e.Duration(VarSessionTTL, DefaultSessionTTL, e.MinDuration(MinSessionTTL))
+	c.Sessions = e.sessions()
 	c.MetricsNamespace = e.String(VarMetricsNamespace, "")
 	return c, e.Err()
 }
 
 // Authorizer is the authorizer function's configuration.
 type Authorizer struct {
-	SessionsTable    string // SESSIONS_TABLE, required
-	MetricsNamespace string // METRICS_NAMESPACE ("" = the metrics package's default)
+	SessionsTable    string   // SESSIONS_TABLE, required
+	MetricsNamespace string   // METRICS_NAMESPACE ("" = the metrics package's default)
+	Sessions         Sessions // SESSION_TTL (the longest plausible lifetime), the idle timeout and the touch interval
 }
 
 // LoadAuthorizer reads the authorizer function's configuration.
 func LoadAuthorizer(getenv func(string) string) (Authorizer, error) {
 	e := NewEnv(getenv)
-	c := Authorizer{SessionsTable: e.Required(VarSessionsTable), MetricsNamespace: e.String(VarMetricsNamespace, "")}
+	c := Authorizer{SessionsTable: e.Required(VarSessionsTable), MetricsNamespace: e.String(VarMetricsNamespace, ""), Sessions: e.sessions()}
 	return c, e.Err()
 }
 
 // API is the business (api) function's configuration.
 type API struct {
-	SessionsTable string // SESSIONS_TABLE, required (logout deletes sessions)
-	ProfilesTable string // PROFILES_TABLE, required
+	SessionsTable string   // SESSIONS_TABLE, required (logout ends sessions)
+	ProfilesTable string   // PROFILES_TABLE, required
+	Sessions      Sessions // SESSION_TTL: GET /session refuses implausible sessions as the authorizer does
 	// MetricsNamespace is METRICS_NAMESPACE ("" = the metrics package's default).
 	MetricsNamespace string
 }
@@ -463,6 +543,7 @@ func LoadAPI(getenv func(string) string) (API, error) {
 	c := API{
 		SessionsTable: e.Required(VarSessionsTable),
 		ProfilesTable: e.Required(VarProfilesTable),
+		Sessions:      e.sessions(),
 	}
 	c.MetricsNamespace = e.String(VarMetricsNamespace, "")
 	return c, e.Err()

@@ -230,17 +230,17 @@ func TestLoadLogin(t *testing.T) {
 		{
 			name: "defaults",
 			env:  full,
-			want: Login{AppID: "wx123", APIBase: DefaultAPIBase, SessionsTable: "sessions", UsersTable: "users", SessionTTL: 336 * time.Hour},
+			want: Login{AppID: "wx123", APIBase: DefaultAPIBase, SessionsTable: "sessions", UsersTable: "users", Sessions: defSessions},
 		},
 		{
 			name: "overrides, secret from SSM",
 			env:  with("WECHAT_SECRET", "", "WECHAT_SECRET_PARAMETER", "/wxsession/secret", "WECHAT_API_BASE", "http://127.0.0.1:3001/", "SESSION_TTL", "2h"),
-			want: Login{AppID: "wx123", APIBase: []string{"http://127.0.0.1:3001"}, SessionsTable: "sessions", UsersTable: "users", SessionTTL: 2 * time.Hour},
+			want: Login{AppID: "wx123", APIBase: []string{"http://127.0.0.1:3001"}, SessionsTable: "sessions", UsersTable: "users", Sessions: func() Sessions { d := defSessions; d.TTL = 2 * time.Hour; return d }()},
 		},
 		{
 			name: "secret from Secrets Manager",
 			env:  with("WECHAT_SECRET", "", "WECHAT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:wx"),
-			want: Login{AppID: "wx123", APIBase: DefaultAPIBase, SessionsTable: "sessions", UsersTable: "users", SessionTTL: 336 * time.Hour},
+			want: Login{AppID: "wx123", APIBase: DefaultAPIBase, SessionsTable: "sessions", UsersTable: "users", Sessions: defSessions},
 		},
 		{
 			name:    "everything wrong at once",
@@ -304,8 +304,8 @@ func TestLoadAuthorizer(t *testing.T) {
 		want    Authorizer
 		wantErr string
 	}{
-		{"ok", map[string]string{"SESSIONS_TABLE": "s"}, Authorizer{SessionsTable: "s"}, ""},
-		{"missing", map[string]string{}, Authorizer{}, "configuration: missing SESSIONS_TABLE"},
+		{"ok", map[string]string{"SESSIONS_TABLE": "s"}, Authorizer{SessionsTable: "s", Sessions: defSessions}, ""},
+		{"missing", map[string]string{}, Authorizer{Sessions: defSessions}, "configuration: missing SESSIONS_TABLE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,9 +327,9 @@ func TestLoadAPI(t *testing.T) {
 		want    API
 		wantErr string
 	}{
-		{"ok", map[string]string{"SESSIONS_TABLE": "s", "PROFILES_TABLE": "p"}, API{SessionsTable: "s", ProfilesTable: "p"}, ""},
-		{"missing both", map[string]string{}, API{}, "configuration: missing SESSIONS_TABLE, PROFILES_TABLE"},
-		{"missing profiles", map[string]string{"SESSIONS_TABLE": "s"}, API{SessionsTable: "s"}, "configuration: missing PROFILES_TABLE"},
+		{"ok", map[string]string{"SESSIONS_TABLE": "s", "PROFILES_TABLE": "p"}, API{SessionsTable: "s", ProfilesTable: "p", Sessions: defSessions}, ""},
+		{"missing both", map[string]string{}, API{Sessions: defSessions}, "configuration: missing SESSIONS_TABLE, PROFILES_TABLE"},
+		{"missing profiles", map[string]string{"SESSIONS_TABLE": "s"}, API{SessionsTable: "s", Sessions: defSessions}, "configuration: missing PROFILES_TABLE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -400,7 +400,7 @@ func TestLoadLoginLocalMinimum(t *testing.T) {
 	}
 	base[VarDynamoDBEndpoint] = "http://127.0.0.1:8000"
 	c, err := LoadLogin(env(base))
-	if err != nil || c.SessionTTL != 2*time.Second {
+	if err != nil || c.Sessions.TTL != 2*time.Second {
 		t.Fatalf("local SESSION_TTL=2s: %+v, %v", c, err)
 	}
 }
@@ -447,6 +447,47 @@ func TestLoadWechat(t *testing.T) {
 			}
 			if err != nil || !tt.check(c) {
 				t.Fatalf("%+v, %v", c, err)
+			}
+		})
+	}
+}
+
+var defSessions = Sessions{TTL: 336 * time.Hour, MaxPerUser: 10, Overflow: "evict_oldest", Exclusive: "none"}
+
+func TestLoadSessions(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    Sessions
+		wantErr string
+	}{
+		{"defaults", nil, defSessions, ""},
+		{"idle on: touch a tenth", map[string]string{"SESSION_IDLE_TIMEOUT": "30m"},
+			Sessions{TTL: 336 * time.Hour, IdleTimeout: 30 * time.Minute, TouchInterval: 3 * time.Minute, MaxPerUser: 10, Overflow: "evict_oldest", Exclusive: "none"}, ""},
+		{"short idle: touch at least 1s", map[string]string{"SESSION_IDLE_TIMEOUT": "3s"},
+			Sessions{TTL: 336 * time.Hour, IdleTimeout: 3 * time.Second, TouchInterval: time.Second, MaxPerUser: 10, Overflow: "evict_oldest", Exclusive: "none"}, ""},
+		{"everything set", map[string]string{"SESSION_TTL": "2s", "SESSION_IDLE_TIMEOUT": "0", "SESSION_TOUCH_INTERVAL": "5m", "SESSION_MAX_PER_USER": "0", "SESSION_OVERFLOW": "reject_new", "SESSION_EXCLUSIVE": "platform"},
+			Sessions{TTL: 2 * time.Second, TouchInterval: 5 * time.Minute, Overflow: "reject_new", Exclusive: "platform"}, ""},
+		{"bad values", map[string]string{"SESSION_IDLE_TIMEOUT": "10ms", "SESSION_MAX_PER_USER": "-1", "SESSION_OVERFLOW": "lru", "SESSION_EXCLUSIVE": "device"}, Sessions{},
+			`configuration: invalid SESSION_MAX_PER_USER="-1" (want an integer from 0 to 1000); invalid SESSION_OVERFLOW="lru" (want one of evict_oldest, reject_new); invalid SESSION_EXCLUSIVE="device" (want one of none, platform, all); invalid SESSION_IDLE_TIMEOUT="10ms" (want 0 (off) or a Go duration ≥ 1s)`},
+		{"touch not under idle", map[string]string{"SESSION_IDLE_TIMEOUT": "1m", "SESSION_TOUCH_INTERVAL": "1m"}, Sessions{},
+			`configuration: invalid SESSION_TOUCH_INTERVAL="1m" (want less than SESSION_IDLE_TIMEOUT)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := map[string]string{"SESSIONS_TABLE": "s", VarDynamoDBEndpoint: "http://127.0.0.1:8000"} // a local run: durations down to 1 s
+			for k, v := range tt.env {
+				m[k] = v
+			}
+			got, err := LoadAuthorizer(env(m))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("err = %v\nwant  %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got.Sessions != tt.want {
+				t.Fatalf("Sessions = %+v, %v; want %+v", got.Sessions, err, tt.want)
 			}
 		})
 	}

@@ -40,12 +40,15 @@ func faultStore(t *testing.T, ep string, timeout time.Duration) (*dynamostore.St
 func allOps(s *dynamostore.Store, hash string) map[string]error {
 	ctx := context.Background()
 	errs := map[string]error{}
-	_, _, errs["Create"] = s.Create(ctx, appID, session.Identity{OpenID: "oFaulty-user-0001", SessionKey: "FAULTsessionKEY=="}, time.Hour)
+	user := session.UserKey(appID, "oFaulty-user-0001")
+	_, _, _, errs["Login"] = createSession(ctx, s, session.Identity{OpenID: "oFaulty-user-0001", SessionKey: "FAULTsessionKEY=="}, time.Hour, dynamostore.IssueInput{})
 	_, errs["Get"] = s.Get(ctx, hash)
-	errs["Delete"] = s.Delete(ctx, hash)
-	_, errs["DeleteAll"] = s.DeleteAll(ctx, "oFaulty-user-0001")
-	_, errs["SessionKey"] = s.SessionKey(ctx, "oFaulty-user-0001")
-	_, errs["List"] = s.List(ctx, "oFaulty-user-0001")
+	_, errs["Lookup"] = s.Lookup(ctx, hash)
+	errs["Touch"] = s.Touch(ctx, hash, time.Now(), time.Now().Add(time.Minute))
+	_, errs["EndSession"] = s.EndSession(ctx, hash, session.ReasonLoggedOut)
+	_, errs["EndUserSessions"] = s.EndUserSessions(ctx, user, session.ReasonLoggedOutAll, "")
+	_, errs["SessionKey"] = s.SessionKey(ctx, user)
+	_, _, errs["ListSessions"] = s.ListSessions(ctx, user, "", 0)
 	return errs
 }
 
@@ -120,11 +123,14 @@ func TestHungStore(t *testing.T) {
 		run  func() error
 	}{
 		{"Get", func() error { _, err := s.Get(ctx, session.Hash(id)); return err }},
-		{"Create", func() error {
-			_, _, err := s.Create(ctx, appID, session.Identity{OpenID: "oHung-user-00001", SessionKey: "k"}, time.Hour)
+		{"Login", func() error {
+			_, _, _, err := createSession(ctx, s, session.Identity{OpenID: "oHung-user-00001", SessionKey: "k"}, time.Hour, dynamostore.IssueInput{})
 			return err
 		}},
-		{"DeleteAll", func() error { _, err := s.DeleteAll(ctx, "oHung-user-00001"); return err }},
+		{"EndUserSessions", func() error {
+			_, err := s.EndUserSessions(ctx, appID+"#oHung-user-00001", session.ReasonBanned, "")
+			return err
+		}},
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
@@ -232,22 +238,22 @@ func TestUnprocessedItemsExhausted(t *testing.T) {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 		switch r.Header.Get("X-Amz-Target") {
 		case "DynamoDB_20120810.Query":
-			writeBody(w, 200, `{"Count":2,"ScannedCount":2,"Items":[{"sid":{"S":"h1"},"openid":{"S":"o"}},{"sid":{"S":"h2"},"openid":{"S":"o"}}]}`)
+			writeBody(w, 200, `{"Count":2,"ScannedCount":2,"Items":[{"sid":{"S":"h1"},"user":{"S":"u"},"created_sid":{"S":"0000000000000002#h1"}},{"sid":{"S":"h2"},"user":{"S":"u"},"created_sid":{"S":"0000000000000001#h2"}}]}`)
 		case "DynamoDB_20120810.BatchWriteItem":
 			batches.Add(1)
-			writeBody(w, 200, `{"UnprocessedItems":{"sessions":[{"DeleteRequest":{"Key":{"sid":{"S":"h2"}}}}]}}`)
+			writeBody(w, 200, `{"UnprocessedItems":{"sessions":[{"PutRequest":{"Item":{"sid":{"S":"h2"},"ended_reason":{"S":"banned"}}}}]}}`)
 		default:
 			writeBody(w, 400, `{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"unexpected"}`)
 		}
 	}))
 	defer srv.Close()
 	s, _ := faultStore(t, srv.URL, 3*time.Second)
-	n, err := s.DeleteAll(context.Background(), "oUser-unprocessed")
+	n, err := s.EndUserSessions(context.Background(), "wx#oUser-unprocessed", session.ReasonBanned, "")
 	if !errors.Is(err, session.ErrUnavailable) {
-		t.Fatalf("DeleteAll = %d, %v; want ErrUnavailable", n, err)
+		t.Fatalf("EndUserSessions = %d, %v; want ErrUnavailable", n, err)
 	}
 	if n != 1 {
-		t.Errorf("DeleteAll reported %d deleted, want 1 (h1 went through)", n)
+		t.Errorf("EndUserSessions reported %d ended, want 1 (h1 went through)", n)
 	}
 	if b := batches.Load(); b < 2 || b > 10 {
 		t.Errorf("%d BatchWriteItem calls, want a few bounded retries", b)
@@ -262,32 +268,36 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	ctx := context.Background()
 	ident := session.Identity{OpenID: "oSECRETopenid-000001", UnionID: "oSECRETunion-0001", SessionKey: "SECRETsessionKEY=="}
 	var errs []error
-	raw, _, err := e.store.Create(ctx, appID, ident, time.Hour)
+	user := session.UserKey(appID, ident.OpenID)
+	raw, _, _, err := createSession(ctx, e.store, ident, time.Hour, dynamostore.IssueInput{DeviceID: "device-secret-000001"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	raw2, _, _, err := createSession(ctx, e.store, ident, time.Hour, dynamostore.IssueInput{DeviceID: "device-secret-000001", Presented: session.Hash(raw)})
+	errs = append(errs, err)
 	_, err = e.store.Get(ctx, session.Hash(raw))
 	errs = append(errs, err)
 	e.clock.Set(e.clock.Now().Add(2 * time.Hour))
-	_, err = e.store.Get(ctx, session.Hash(raw))
+	_, err = e.store.Get(ctx, session.Hash(raw2))
 	errs = append(errs, err)
-	errs = append(errs, e.store.Delete(ctx, session.Hash(raw)))
-	_, err = e.store.DeleteAll(ctx, ident.OpenID)
+	_, err = e.store.EndSession(ctx, session.Hash(raw2), session.ReasonLoggedOut)
+	errs = append(errs, err)
+	_, err = e.store.EndUserSessions(ctx, user, session.ReasonLoggedOutAll, "")
 	errs = append(errs, err)
 	ep, _ := apiErrorServer(t, 400, "ThrottlingException")
 	bad, badLogs := faultStore(t, ep, time.Second)
-	_, _, err = bad.Create(ctx, appID, ident, time.Hour)
+	_, _, _, err = createSession(ctx, bad, ident, time.Hour, dynamostore.IssueInput{})
 	errs = append(errs, err)
-	_, err = bad.SessionKey(ctx, ident.OpenID)
+	_, err = bad.SessionKey(ctx, user)
 	errs = append(errs, err)
-	_, err = bad.DeleteAll(ctx, ident.OpenID)
+	_, err = bad.EndUserSessions(ctx, user, session.ReasonBanned, "")
 	errs = append(errs, err)
 
 	logs := e.logs.String() + badLogs.String()
 	if !strings.Contains(logs, "oSECRE***") {
 		t.Fatalf("expected masked openids in the logs; logs:\n%s", logs)
 	}
-	for _, secret := range []string{raw, ident.SessionKey, ident.OpenID, ident.UnionID} {
+	for _, secret := range []string{raw, raw2, ident.SessionKey, ident.OpenID, ident.UnionID} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain %q:\n%s", secret, logs)
 		}

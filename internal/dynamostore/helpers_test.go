@@ -21,6 +21,7 @@ import (
 	"github.com/wxsession/wxsession/internal/dynamoclient"
 	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/internal/testutil"
+	"github.com/wxsession/wxsession/session"
 )
 
 // server is the package's shared dynalite (or the external server of
@@ -158,4 +159,48 @@ func seqIDs(ids ...string) func() (string, error) {
 // fixedID returns a valid session id made of byte b repeated.
 func fixedID(b byte) string {
 	return base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32))
+}
+
+// newCodeHash returns the hash of a fresh code-derived session id, and the id.
+func newCodeHash(t testing.TB) (raw, hash string) {
+	t.Helper()
+	code, err := session.NewID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = session.IDFromCode([]byte("test-code-key"), appID, code)
+	return raw, session.Hash(raw)
+}
+
+// createSession is a whole login on s: Claim a fresh code, then Issue for
+// ident with in's other fields (in.Policy.TTL defaults to ttl).
+func createSession(ctx context.Context, s *dynamostore.Store, ident session.Identity, ttl time.Duration, in dynamostore.IssueInput) (string, session.Session, []dynamostore.Ended, error) {
+	code, err := session.NewID()
+	if err != nil {
+		return "", session.Session{}, nil, err
+	}
+	raw := session.IDFromCode([]byte("test-code-key"), appID, code)
+	c, err := s.Claim(ctx, session.Hash(raw), in.DeviceID)
+	if err != nil {
+		return "", session.Session{}, nil, err
+	}
+	in.Claim, in.Identity = c, ident
+	if in.AppID == "" {
+		in.AppID = appID
+	}
+	if in.Policy.TTL == 0 {
+		in.Policy.TTL = ttl
+	}
+	sess, ended, err := s.Issue(ctx, in)
+	return raw, sess, ended, err
+}
+
+// create is createSession on e's store, failing t.
+func (e *env) create(t testing.TB, ident session.Identity, in dynamostore.IssueInput) (string, session.Session, []dynamostore.Ended) {
+	t.Helper()
+	raw, s, ended, err := createSession(context.Background(), e.store, ident, time.Hour, in)
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	return raw, s, ended
 }

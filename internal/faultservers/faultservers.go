@@ -190,6 +190,9 @@ type Rule struct {
 	// Count is how many matching requests the rule takes; 0 means every
 	// one.
 	Count int
+	// Skip lets that many matching requests through before the rule
+	// starts taking them (to fail, say, the third PutItem of a login).
+	Skip int
 	// Action is what to answer.
 	Action Action
 }
@@ -197,6 +200,7 @@ type Rule struct {
 type rule struct {
 	Rule
 	left int // remaining when Count > 0
+	skip int // matching requests still let through
 }
 
 // Wire-format errors DynamoDB answers (JSON 1.0 protocol).
@@ -291,7 +295,7 @@ func (p *Proxy) SetRules(rules ...Rule) {
 	defer p.mu.Unlock()
 	p.rules = nil
 	for _, r := range rules {
-		p.rules = append(p.rules, &rule{Rule: r, left: r.Count})
+		p.rules = append(p.rules, &rule{Rule: r, left: r.Count, skip: r.Skip})
 	}
 }
 
@@ -379,6 +383,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if ru.Table != "" && !slices.Contains(rec.Tables, ru.Table) {
+			continue
+		}
+		if ru.skip > 0 {
+			ru.skip--
 			continue
 		}
 		if ru.Count > 0 {

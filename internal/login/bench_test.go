@@ -8,39 +8,42 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/internal/logging"
 	"github.com/wxsession/wxsession/internal/login"
 	"github.com/wxsession/wxsession/session"
 )
 
-// memExchanger and memCreator stand in for WeChat and DynamoDB so that the
+// memExchanger and memStore stand in for WeChat and DynamoDB so that the
 // benchmark measures the handler's own work: body decoding and code
-// validation, the response and cookie, and the one INFO log line (a real
-// JSON handler writing to io.Discard). memCreator draws a real session id,
-// as the store does.
+// validation, deriving the session id, the response and cookie, and the one
+// INFO log line (a real JSON handler writing to io.Discard).
 type memExchanger struct{ id session.Identity }
 
 func (m memExchanger) Exchange(context.Context, string) (session.Identity, error) { return m.id, nil }
 
-type memCreator struct{}
+type memStore struct{}
 
-func (memCreator) Create(_ context.Context, appID string, id session.Identity, ttl time.Duration) (string, session.Session, error) {
-	sid, err := session.NewID()
-	if err != nil {
-		return "", session.Session{}, err
-	}
+func (memStore) Claim(context.Context, string, string) (dynamostore.Claim, error) {
+	return dynamostore.Claim{Token: "t"}, nil
+}
+
+func (memStore) Release(context.Context, dynamostore.Claim, string) {}
+
+func (memStore) Issue(_ context.Context, in dynamostore.IssueInput) (session.Session, []dynamostore.Ended, error) {
 	now := time.Now()
-	return sid, session.Session{Hash: session.Hash(sid), OpenID: id.OpenID, UnionID: id.UnionID, AppID: appID,
-		CreatedAt: now, ExpiresAt: now.Add(ttl)}, nil
+	return session.Session{OpenID: in.Identity.OpenID, UnionID: in.Identity.UnionID, AppID: in.AppID,
+		CreatedAt: now, ExpiresAt: now.Add(in.Policy.TTL)}, nil, nil
 }
 
 // BenchmarkHandle measures POST /login without its I/O.
 func BenchmarkHandle(b *testing.B) {
 	h := &login.Handler{
-		WeChat: memExchanger{session.Identity{OpenID: "oBench0123456789abcdefghijk", SessionKey: "a2V5a2V5a2V5a2V5a2V5a2V5"}},
-		Store:  memCreator{},
-		AppID:  "wx0123456789abcdef",
-		Logger: logging.New(io.Discard, "info"),
+		WeChat:  memExchanger{session.Identity{OpenID: "oBench0123456789abcdefghijk", SessionKey: "a2V5a2V5a2V5a2V5a2V5a2V5"}},
+		Store:   memStore{},
+		AppID:   "wx0123456789abcdef",
+		CodeKey: session.CodeKey("bench-secret"),
+		Logger:  logging.New(io.Discard, "info"),
 	}
 	req := events.APIGatewayV2HTTPRequest{
 		Version: "2.0", RouteKey: "POST /login", RawPath: "/login",

@@ -1,11 +1,16 @@
 // Package login is the POST /login handler: it exchanges the code a
 // mini-program got from wx.login() for the user's identity at WeChat,
 // stores a new session and hands its id to the client, in the body and as
-// the sessionid cookie (docs/design.md §2).
+// the sessionid cookie (docs/design.md §2, §3).
+//
+// The exchange is idempotent: the session id is derived from the code
+// (session.IDFromCode), a claim on its hash makes sure WeChat is asked
+// once, and a duplicate of the code gets the same session.
 package login
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -15,6 +20,7 @@ import (
 
 	"github.com/wxsession/wxsession/httpapi"
 	"github.com/wxsession/wxsession/internal/audit"
+	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/internal/wechat"
 	"github.com/wxsession/wxsession/session"
@@ -32,28 +38,34 @@ const (
 	RetryAfterStore       = 1 * time.Second
 )
 
+// Store is the session store the login needs (implemented by
+// *dynamostore.Store).
+type Store interface {
+	Claim(ctx context.Context, hash, deviceID string) (dynamostore.Claim, error)
+	Release(ctx context.Context, c dynamostore.Claim, failure string)
+	Issue(ctx context.Context, in dynamostore.IssueInput) (session.Session, []dynamostore.Ended, error)
+}
+
 // Exchanger exchanges a wx.login() code at WeChat (implemented by
 // *wechat.Client). Errors match the wechat sentinel errors with errors.Is.
 type Exchanger interface {
 	Exchange(ctx context.Context, code string) (session.Identity, error)
 }
 
-// Creator stores a new session (implemented by *dynamostore.Store) and
-// returns its raw id, which exists nowhere else.
-type Creator interface {
-	Create(ctx context.Context, appID string, id session.Identity, ttl time.Duration) (string, session.Session, error)
-}
-
 // Handler serves POST /login. Build it once per process.
 type Handler struct {
 	// WeChat exchanges codes.
 	WeChat Exchanger
-	// Store creates sessions.
-	Store Creator
+	// Store claims codes and issues sessions.
+	Store Store
 	// AppID is the mini-program's appid, recorded on every session.
 	AppID string
-	// TTL is the session lifetime; 0 means session.DefaultTTL.
-	TTL time.Duration
+	// CodeKey is the key session ids are derived from codes with
+	// (session.CodeKey of the app secret).
+	CodeKey []byte
+	// Policy is the session model (lifetime, idle timeout, cap,
+	// exclusivity); a zero TTL means session.DefaultTTL.
+	Policy dynamostore.Policy
 	// Logger gets one line per request; nil means slog.Default().
 	Logger *slog.Logger
 	// Audit gets login_succeeded or login_failed for every request
@@ -74,9 +86,28 @@ type Response struct {
 	OpenID    string `json:"openid"`
 }
 
-// request is the login body. Code is a pointer to tell "missing" from "".
+// request is the login body (docs/design.md §2). Code is a pointer to tell
+// "missing" from "". The json.RawMessage fields are what common
+// mini-program code posts beside the code: accepted and ignored. Any other
+// field is refused.
 type request struct {
-	Code *string `json:"code"`
+	Code     *string         `json:"code"`
+	DeviceID *string         `json:"device_id"`
+	Device   *session.Device `json:"device"`
+
+	EncryptedData json.RawMessage `json:"encryptedData"`
+	IV            json.RawMessage `json:"iv"`
+	RawData       json.RawMessage `json:"rawData"`
+	Signature     json.RawMessage `json:"signature"`
+	UserInfo      json.RawMessage `json:"userInfo"`
+	CloudID       json.RawMessage `json:"cloudID"`
+}
+
+// input is a validated login body.
+type input struct {
+	code     string
+	deviceID string
+	device   session.Device
 }
 
 // outcomeOK names a successful login in logs and metrics.
@@ -91,6 +122,7 @@ type outcome struct {
 	openid string // known once the exchange succeeded
 	sid    string // the new session's stored hash, on success
 	alert  bool
+	ended  []dynamostore.Ended
 }
 
 func (h *Handler) now() time.Time {
@@ -135,6 +167,9 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if o.alert {
 		attrs = append(attrs, slog.Bool("alert", true))
 	}
+	if len(o.ended) > 0 {
+		attrs = append(attrs, slog.Int("sessions_ended", len(o.ended)))
+	}
 	h.logger().LogAttrs(ctx, o.level, "login", attrs...)
 	h.Metrics.Login(ctx, o.name, o.resp.StatusCode)
 	if o.alert {
@@ -145,6 +180,14 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		rec.Event, rec.Error = audit.LoginFailed, o.name
 	}
 	h.Audit.Record(ctx, rec)
+	for _, e := range o.ended {
+		ev := audit.SessionReplaced
+		if e.Reason == session.ReasonEvicted {
+			ev = audit.SessionEvicted
+		}
+		h.Metrics.SessionsEnded(ctx, string(e.Reason), 1)
+		h.Audit.Record(ctx, audit.Record{Event: ev, AppID: h.AppID, OpenID: o.openid, SID: e.Hash, Reason: string(e.Reason), SourceIP: req.RequestContext.HTTP.SourceIP})
+	}
 	return o.resp, nil
 }
 
@@ -169,37 +212,75 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 	case err != nil:
 		return fail(http.StatusBadRequest, "invalid_request", err.Error(), slog.LevelInfo, nil)
 	}
-	code, msg := parseCode(body)
+	in, msg := parseRequest(body)
 	if msg != "" {
 		return fail(http.StatusBadRequest, "invalid_request", msg, slog.LevelInfo, nil)
 	}
-
-	ident, err := h.WeChat.Exchange(ctx, code)
-	if err != nil {
-		return exchangeFailure(err)
+	policy := h.Policy
+	if policy.TTL <= 0 {
+		policy.TTL = session.DefaultTTL
 	}
 
-	ttl := h.TTL
-	if ttl <= 0 {
-		ttl = session.DefaultTTL
-	}
-	id, s, err := h.Store.Create(ctx, h.AppID, ident, ttl)
-	if err != nil && !errors.Is(err, session.ErrUnavailable) && !errors.Is(err, session.ErrCollision) {
-		// A missing table or denied access does not heal by retrying.
-		o := fail(http.StatusInternalServerError, "server_misconfigured", "the server's session store is misconfigured", slog.LevelError, err)
-		o.alert = true
-		o.openid = ident.OpenID
-		return o
-	}
+	// The code's session id, and a claim on its hash: one WeChat call per
+	// code, however many duplicates arrive (docs/design.md §3).
+	id := session.IDFromCode(h.CodeKey, h.AppID, in.code)
+	claim, err := h.Store.Claim(ctx, session.Hash(id), in.deviceID)
 	if err != nil {
-		o := fail(http.StatusServiceUnavailable, "store_unavailable", "the session store is unavailable, try again", slog.LevelError, err)
-		o.resp = httpapi.WithRetryAfter(o.resp, RetryAfterStore)
-		o.openid = ident.OpenID
+		return claimFailure(err)
+	}
+	if claim.Token == "" { // a duplicate: the same session
+		o := h.answer(id, claim.Existing)
+		o.name = "duplicate"
 		return o
 	}
 
-	// expires_at is whole seconds (the store truncates now), so round the
-	// remainder up: a 336h TTL reads 1209600, not 1209599.
+	ident, err := h.WeChat.Exchange(ctx, in.code)
+	if err != nil {
+		o := exchangeFailure(err)
+		failure := o.name
+		if o.resp.StatusCode >= 500 || o.resp.StatusCode == http.StatusTooManyRequests {
+			failure = "" // retryable: WeChat did not use the code
+		}
+		h.Store.Release(ctx, claim, failure)
+		return o
+	}
+
+	presented := ""
+	if pid, err := httpapi.SessionID(req.Headers, req.Cookies); err == nil {
+		presented = session.Hash(pid)
+	}
+	s, ended, err := h.Store.Issue(ctx, dynamostore.IssueInput{
+		Claim: claim, AppID: h.AppID, Identity: ident,
+		DeviceID: in.deviceID, Device: in.device, SourceIP: req.RequestContext.HTTP.SourceIP,
+		Presented: presented, Policy: policy,
+	})
+	switch {
+	case errors.Is(err, dynamostore.ErrTooManySessions):
+		h.Store.Release(ctx, claim, "too_many_sessions")
+		o := fail(http.StatusConflict, "too_many_sessions", "this account has the maximum number of sessions; log out on another device first", slog.LevelInfo, err)
+		o.openid = ident.OpenID
+		return o
+	case errors.Is(err, dynamostore.ErrSuperseded):
+		o := fail(http.StatusConflict, "login_superseded", "a newer login from this device replaced this one", slog.LevelInfo, err)
+		o.openid = ident.OpenID
+		return o
+	case err != nil:
+		// WeChat has used the code: a retry with it gets code_used, and
+		// the client calls wx.login() again.
+		h.Store.Release(ctx, claim, "")
+		o := storeFailure(err)
+		o.openid = ident.OpenID
+		return o
+	}
+	o := h.answer(id, s)
+	o.ended = ended
+	return o
+}
+
+// answer is the 200 for session s, whose id is id.
+func (h *Handler) answer(id string, s session.Session) outcome {
+	// expires_at is whole seconds, so round the remainder up: a 336h TTL
+	// reads 1209600, not 1209599.
 	expiresIn := int64((s.ExpiresAt.Sub(h.now()) + time.Second - 1) / time.Second)
 	if expiresIn < 0 {
 		expiresIn = 0
@@ -209,30 +290,95 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		TokenType: "Bearer",
 		ExpiresAt: s.ExpiresAt.UTC().Format(time.RFC3339),
 		ExpiresIn: expiresIn,
-		OpenID:    ident.OpenID,
+		OpenID:    s.OpenID,
 	})
 	resp.Cookies = []string{httpapi.SessionCookie(id, time.Duration(expiresIn)*time.Second)}
-	return outcome{resp: resp, name: outcomeOK, level: slog.LevelInfo, openid: ident.OpenID, sid: s.Hash}
+	return outcome{resp: resp, name: outcomeOK, level: slog.LevelInfo, openid: s.OpenID, sid: s.Hash}
 }
 
-// parseCode decodes the body and validates code; msg is the client-facing
+// claimFailure maps what Claim says about a duplicate code.
+func claimFailure(err error) outcome {
+	var failed *dynamostore.FailedError
+	switch {
+	case errors.As(err, &failed):
+		return failedAgain(failed.Code, err)
+	case errors.Is(err, dynamostore.ErrDeviceMismatch):
+		return fail(http.StatusConflict, "code_device_mismatch", "this login code was already used from another device; call wx.login() again", slog.LevelWarn, err)
+	case errors.Is(err, dynamostore.ErrCodeSpent):
+		return fail(http.StatusUnauthorized, "code_used", "the login code was already used; call wx.login() again", slog.LevelInfo, err)
+	case errors.Is(err, dynamostore.ErrClaimPending):
+		o := fail(http.StatusServiceUnavailable, "login_in_progress", "a login with this code is still under way, try again", slog.LevelWarn, err)
+		o.resp = httpapi.WithRetryAfter(o.resp, RetryAfterStore)
+		return o
+	default:
+		return storeFailure(err)
+	}
+}
+
+// storeFailure answers a store error: 503 store_unavailable with
+// Retry-After when the store could not answer now; else 500
+// server_misconfigured, logged as an alert (a missing table or denied
+// access does not heal by retrying).
+func storeFailure(err error) outcome {
+	if !errors.Is(err, session.ErrUnavailable) {
+		o := fail(http.StatusInternalServerError, "server_misconfigured", "the server's session store is misconfigured", slog.LevelError, err)
+		o.alert = true
+		return o
+	}
+	o := fail(http.StatusServiceUnavailable, "store_unavailable", "the session store is unavailable, try again", slog.LevelError, err)
+	o.resp = httpapi.WithRetryAfter(o.resp, RetryAfterStore)
+	return o
+}
+
+// failedAgain answers a duplicate of a code whose first login failed for
+// good the way the first one was answered.
+func failedAgain(code string, err error) outcome {
+	switch code {
+	case "invalid_code":
+		return exchangeFailure(wechat.ErrInvalidCode)
+	case "code_used":
+		return exchangeFailure(wechat.ErrCodeUsed)
+	case "user_blocked":
+		return exchangeFailure(wechat.ErrUserBlocked)
+	case "server_misconfigured":
+		return exchangeFailure(wechat.ErrMisconfigured)
+	case "too_many_sessions":
+		return fail(http.StatusConflict, "too_many_sessions", "this account has the maximum number of sessions; log out on another device first", slog.LevelInfo, err)
+	}
+	return fail(http.StatusUnauthorized, "code_used", "the login code was already used; call wx.login() again", slog.LevelInfo, err)
+}
+
+// parseRequest decodes and validates the body; msg is the client-facing
 // reason when it is not acceptable.
-func parseCode(body []byte) (code, msg string) {
+func parseRequest(body []byte) (in input, msg string) {
 	var r request
 	if err := httpapi.DecodeObject(body, &r); err != nil {
-		return "", err.Error()
+		return input{}, err.Error()
 	}
 	if r.Code == nil {
-		return "", `field "code" is required`
+		return input{}, `field "code" is required`
 	}
 	c := *r.Code
 	if len(c) == 0 || len(c) > MaxCodeLength {
-		return "", `field "code" must be 1 to 128 characters`
+		return input{}, `field "code" must be 1 to 128 characters`
 	}
 	if !wechat.ValidCodeChars(c) {
-		return "", `field "code" may only contain A-Z, a-z, 0-9, "_" and "-"`
+		return input{}, `field "code" may only contain A-Z, a-z, 0-9, "_" and "-"`
 	}
-	return c, ""
+	in.code = c
+	if r.DeviceID != nil {
+		if !session.ValidDeviceID(*r.DeviceID) {
+			return input{}, `field "device_id" must be 16 to 64 characters of A-Z, a-z, 0-9, "_" and "-"`
+		}
+		in.deviceID = *r.DeviceID
+	}
+	if r.Device != nil {
+		if err := r.Device.Validate(); err != nil {
+			return input{}, err.Error()
+		}
+		in.device = *r.Device
+	}
+	return in, ""
 }
 
 // exchangeFailure maps a WeChat exchange error to its answer (docs/design.md §2).

@@ -11,11 +11,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxsession/wxsession/httpapi"
+	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/internal/login"
 	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/internal/wechat"
@@ -70,12 +70,19 @@ func (x *refusingExchanger) take() []string {
 	return c
 }
 
-// noCreator fails the test if a session is ever created.
+// noCreator owns every claim and fails the test if a session is ever
+// issued.
 type noCreator struct{ t *testing.T }
 
-func (c noCreator) Create(context.Context, string, session.Identity, time.Duration) (string, session.Session, error) {
-	c.t.Error("Create called although every exchange fails")
-	return "", session.Session{}, session.ErrUnavailable
+func (c noCreator) Claim(context.Context, string, string) (dynamostore.Claim, error) {
+	return dynamostore.Claim{Token: "t"}, nil
+}
+
+func (c noCreator) Release(context.Context, dynamostore.Claim, string) {}
+
+func (c noCreator) Issue(context.Context, dynamostore.IssueInput) (session.Session, []dynamostore.Ended, error) {
+	c.t.Error("Issue called although every exchange fails")
+	return session.Session{}, nil, session.ErrUnavailable
 }
 
 // validShape is the contract's code shape: 1-128 of [A-Za-z0-9_-].

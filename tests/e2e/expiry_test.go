@@ -30,6 +30,8 @@ func putSession(t testing.TB, openid string, expiresAt time.Time) string {
 		TableName: aws.String(tableName(t, tblSessions)),
 		Item: map[string]types.AttributeValue{
 			"sid":        s(session.Hash(id)),
+			"user":       s(session.UserKey(stk.Emulator.AppID(), openid)),
+			"created_us": n(now.Add(-time.Hour).UnixMicro()),
 			"openid":     s(openid),
 			"appid":      s(stk.Emulator.AppID()),
 			"created_at": n(now.Add(-time.Hour).Unix()),
@@ -43,8 +45,8 @@ func putSession(t testing.TB, openid string, expiresAt time.Time) string {
 }
 
 // TestExpiry: the authorizer compares expires_at with now on every read,
-// because DynamoDB's TTL deletes expired items only eventually. SESSION_TTL
-// has a one-minute floor, so the items are written directly.
+// because DynamoDB's TTL deletes items only eventually. The items are
+// written directly (the shared stack's SESSION_TTL is the default).
 func TestExpiry(t *testing.T) {
 	needStack(t)
 	openid := "oE2eExpiry" + uniq()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -109,6 +110,14 @@ type secret struct {
 	// logsOnly: allowed in API responses (a phone number, decrypted data
 	// returned to their owner), never in a log.
 	logsOnly bool
+	// alsoOwn are further exchanges allowed to carry it: logins with a
+	// duplicate of the code, which answer the same session (docs/design.md §3).
+	alsoOwn []int
+}
+
+// ownedBy reports whether exchange idx may carry s.
+func (s secret) ownedBy(idx int) bool {
+	return idx >= 0 && (s.own == idx || slices.Contains(s.alsoOwn, idx))
 }
 
 // secretSet collects secrets; safe for concurrent use.
@@ -128,6 +137,13 @@ func (s *secretSet) add(value, kind string, own int) {
 		s.seen = map[string]bool{}
 	}
 	if s.seen[value] {
+		if own >= 0 {
+			for i := range s.list {
+				if s.list[i].value == value {
+					s.list[i].alsoOwn = append(s.list[i].alsoOwn, own)
+				}
+			}
+		}
 		return
 	}
 	s.seen[value] = true
@@ -203,7 +219,7 @@ func newLeakFinder(list []secret) *leakFinder {
 	// Also look for the URL-encoded form (a session_key has + / =).
 	for _, s := range list {
 		if esc := url.QueryEscape(s.value); esc != s.value {
-			list = append(list, secret{value: esc, kind: s.kind + " (URL-encoded)", own: s.own, logsOnly: s.logsOnly})
+			list = append(list, secret{value: esc, kind: s.kind + " (URL-encoded)", own: s.own, alsoOwn: s.alsoOwn, logsOnly: s.logsOnly})
 		}
 	}
 	pairs := make([]string, 0, 2*len(list))
@@ -225,7 +241,7 @@ func (f *leakFinder) check(where, line string, allowed int) (string, bool) {
 		if s.logsOnly && allowed >= 0 {
 			continue
 		}
-		if (allowed < 0 || s.own != allowed) && strings.Contains(line, s.value) {
+		if !s.ownedBy(allowed) && strings.Contains(line, s.value) {
 			kinds = append(kinds, s.kind)
 		}
 	}

@@ -341,6 +341,19 @@ func scanAll(t testing.TB, logicalID string) []map[string]types.AttributeValue {
 	return items
 }
 
+// countSessions counts the session items (tombstones and login claims
+// have no user key).
+func countSessions(t testing.TB) int {
+	t.Helper()
+	n := 0
+	for _, it := range scanAll(t, tblSessions) {
+		if _, ok := it["user"]; ok {
+			n++
+		}
+	}
+	return n
+}
+
 // countItems counts a template table's items.
 func countItems(t testing.TB, logicalID string) int { return len(scanAll(t, logicalID)) }
 

@@ -359,6 +359,19 @@ func (h *harness) count(logicalID string) int {
 	return 0
 }
 
+// countSessions returns the number of session items (tombstones and
+// login claims have no user key).
+func (h *harness) countSessions() int {
+	h.t.Helper()
+	n := 0
+	for _, it := range h.items("SessionsTable") {
+		if _, ok := it["user"]; ok {
+			n++
+		}
+	}
+	return n
+}
+
 // items returns every item of a table.
 func (h *harness) items(logicalID string) []map[string]types.AttributeValue {
 	h.t.Helper()
@@ -374,7 +387,9 @@ func (h *harness) items(logicalID string) []map[string]types.AttributeValue {
 	return out.Items
 }
 
-// sessionItem reads the stored item of raw session id (nil when absent).
+// sessionItem reads the stored session item of raw session id: nil when
+// absent, or when the item is not a session (a tombstone or a login claim
+// has no user key).
 func (h *harness) sessionItem(id string) map[string]types.AttributeValue {
 	h.t.Helper()
 	out, err := h.s.Dynamo.GetItem(context.Background(), &dynamodb.GetItemInput{
@@ -385,7 +400,28 @@ func (h *harness) sessionItem(id string) map[string]types.AttributeValue {
 	if err != nil {
 		h.t.Fatalf("get session item: %v", err)
 	}
+	if _, ok := out.Item["user"]; !ok {
+		return nil
+	}
 	return out.Item
+}
+
+// endReason is the tombstone reason stored for raw session id ("" when
+// there is none).
+func (h *harness) endReason(id string) string {
+	h.t.Helper()
+	out, err := h.s.Dynamo.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName:      aws.String(h.table("SessionsTable")),
+		Key:            map[string]types.AttributeValue{"sid": &types.AttributeValueMemberS{Value: session.Hash(id)}},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		h.t.Fatalf("get session item: %v", err)
+	}
+	if r, ok := out.Item["ended_reason"].(*types.AttributeValueMemberS); ok {
+		return r.Value
+	}
+	return ""
 }
 
 // userExists reports whether the users table has openid.
@@ -393,7 +429,7 @@ func (h *harness) userExists(openid string) bool {
 	h.t.Helper()
 	out, err := h.s.Dynamo.GetItem(context.Background(), &dynamodb.GetItemInput{
 		TableName:      aws.String(h.table("UsersTable")),
-		Key:            map[string]types.AttributeValue{"openid": &types.AttributeValueMemberS{Value: openid}},
+		Key:            map[string]types.AttributeValue{"user": &types.AttributeValueMemberS{Value: session.UserKey(h.s.Emulator.AppID(), openid)}},
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
@@ -416,6 +452,8 @@ func (h *harness) putSession(openid string, expiresAt time.Time) string {
 		TableName: aws.String(h.table("SessionsTable")),
 		Item: map[string]types.AttributeValue{
 			"sid":        &types.AttributeValueMemberS{Value: session.Hash(id)},
+			"user":       &types.AttributeValueMemberS{Value: session.UserKey(h.s.Emulator.AppID(), openid)},
+			"created_us": &types.AttributeValueMemberN{Value: fmt.Sprint(time.Now().UnixMicro())},
 			"openid":     &types.AttributeValueMemberS{Value: openid},
 			"appid":      &types.AttributeValueMemberS{Value: h.s.Emulator.AppID()},
 			"created_at": &types.AttributeValueMemberN{Value: fmt.Sprint(now)},

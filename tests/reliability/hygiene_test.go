@@ -30,7 +30,9 @@ func TestSessionHygiene(t *testing.T) {
 		for i := 0; i < 5; i++ {
 			var hdrs []header
 			if prev != "" {
-				// Presenting a session (fixation attempt) changes nothing.
+				// Presenting a session (a fixation attempt, or a client
+				// without a device id) gets a new id and ends the
+				// presented one (Django's cycle_key).
 				hdrs = []header{bearer(prev), cookie("sessionid=" + prev)}
 			}
 			code := h.code(openid)
@@ -50,10 +52,17 @@ func TestSessionHygiene(t *testing.T) {
 			prev = lb.SessionID
 		}
 		h.secret(h.s.Emulator.SessionKey(openid))
-		// One session per login (per device): all still valid.
+		// Each presented session ended (replaced); the last one works.
 		for id := range seen {
-			if r := h.get("/me", bearer(id)); r.Status != 200 {
-				t.Errorf("an earlier session stopped working: %s", r)
+			want := http.StatusForbidden
+			if id == prev {
+				want = http.StatusOK
+			}
+			if r := h.get("/me", bearer(id)); r.Status != want {
+				t.Errorf("GET /me: %s, want %d", r, want)
+			}
+			if id != prev && h.endReason(id) != "replaced" {
+				t.Errorf("a presented session: reason %q, want replaced", h.endReason(id))
 			}
 		}
 	})

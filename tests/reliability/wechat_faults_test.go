@@ -66,7 +66,7 @@ func checkLoginFailure(t *testing.T, h *harness, row matrixRow, r reply, session
 	if c := r.Header.Values("Set-Cookie"); len(c) != 0 {
 		t.Errorf("a failed login set a cookie: %d Set-Cookie headers", len(c))
 	}
-	if n := h.count("SessionsTable"); n != sessionsBefore {
+	if n := h.countSessions(); n != sessionsBefore {
 		t.Errorf("sessions table: %d items, before %d: a failed login wrote a session", n, sessionsBefore)
 	}
 	if n := h.count("UsersTable"); n != usersBefore {
@@ -115,7 +115,7 @@ func TestWeChatFaultMatrix(t *testing.T) {
 			emu.ClearFaults()
 			defer emu.ClearFaults()
 			code := h.code(randomOpenID(t, "Wx"))
-			sessions, users := h.count("SessionsTable"), h.count("UsersTable")
+			sessions, users := h.countSessions(), h.count("UsersTable")
 			if err := emu.SetFaults(tc.fault); err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +178,7 @@ func TestWeChatNetworkFaults(t *testing.T) {
 			}})
 			// The function cannot reach the emulator: seed a session by hand.
 			h.putSession(randomOpenID(t, "Seed"), time.Now().Add(time.Hour))
-			sessions, users := h.count("SessionsTable"), h.count("UsersTable")
+			sessions, users := h.countSessions(), h.count("UsersTable")
 			before := rst.Accepted()
 			_, r, err := h.tryLogin(h.code(randomOpenID(t, "Net")))
 			if err != nil {

@@ -153,7 +153,9 @@ func (e *InitError) Is(target error) bool {
 // (AWS rejects them in templates). Nothing else is inherited from our own
 // environment: no HOME, so the SDK never reads the developer's ~/.aws files.
 func (p *Pool) environ(apiAddr string, binary string) []string {
-	cfg := p.cfg
+	p.mu.Lock()
+	cfg := p.cfg // SetEnv replaces cfg.Env under p.mu
+	p.mu.Unlock()
 	env := map[string]string{
 		"PATH":                  "/usr/local/bin:/usr/bin:/bin",
 		"LANG":                  "en_US.UTF-8",

@@ -385,7 +385,7 @@ func (in *instance) handleNext(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set(hdrRequestID, inv.id)
 		h.Set(hdrDeadline, strconv.FormatInt(inv.deadline.UnixMilli(), 10))
-		h.Set(hdrFunctionARN, in.p.cfg.FunctionARN())
+		h.Set(hdrFunctionARN, in.p.arn)
 		h.Set(hdrTraceID, inv.traceID)
 		h.Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,7 @@ type PoolStats struct {
 // Pool runs the instances of one function. It is safe for concurrent use.
 type Pool struct {
 	cfg    FunctionConfig
+	arn    string // cfg.FunctionARN(), read without p.mu
 	logger *slog.Logger
 	logMu  sync.Mutex
 	out    io.Writer
@@ -107,6 +109,7 @@ func NewPool(cfg FunctionConfig, logger *slog.Logger, logOut io.Writer) *Pool {
 		logger: logger,
 		out:    logOut,
 		binary: cfg.Binary,
+		arn:    cfg.FunctionARN(),
 		all:    make(map[*instance]struct{}),
 		quit:   make(chan struct{}),
 	}
@@ -496,6 +499,22 @@ func (p *Pool) Replace(binary string) {
 	}
 	p.idle = nil
 	p.logger.Info("lambda function replaced", "function", p.cfg.Name, "binary", p.binary)
+}
+
+// SetEnv replaces the function's environment (FunctionConfig.Env) the way
+// Replace swaps its binary: new invocations get new instances with env;
+// idle instances are stopped now, busy ones after their current invocation.
+// It is how a running local stack changes a setting without restarting.
+func (p *Pool) SetEnv(env map[string]string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.Env = maps.Clone(env)
+	p.gen++
+	for _, in := range p.idle {
+		in.stop()
+	}
+	p.idle = nil
+	p.logger.Info("lambda function environment replaced", "function", p.cfg.Name)
 }
 
 // Close stops every instance (SIGKILL to each process group, as Lambda

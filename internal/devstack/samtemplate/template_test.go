@@ -60,6 +60,7 @@ func TestRepoTemplateRoutes(t *testing.T) {
 		{"POST /me/session-key/reset", "WechatFunction", "SessionAuthorizer", "ResetSessionKey"},
 		{"GET /me/sessions", "ApiFunction", "SessionAuthorizer", "ListSessions"},
 		{"DELETE /me/sessions/{sid}", "ApiFunction", "SessionAuthorizer", "DeleteSession"},
+		{"GET /session", "ApiFunction", "", "SessionState"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("routes:\n got %v\nwant %v", got, want)
@@ -84,18 +85,26 @@ func TestRepoTemplateFunctions(t *testing.T) {
 	if len(tmpl.Functions) != 4 {
 		t.Fatalf("functions: %v", keys(tmpl.Functions))
 	}
+	// Every function reads the whole session model (docs/design.md §3).
+	sessions := func(m map[string]string) map[string]string {
+		for k, v := range map[string]string{"SESSION_TTL": "336h", "SESSION_IDLE_TIMEOUT": "0", "SESSION_TOUCH_INTERVAL": "",
+			"SESSION_MAX_PER_USER": "10", "SESSION_OVERFLOW": "evict_oldest", "SESSION_EXCLUSIVE": "none"} {
+			m[k] = v
+		}
+		return m
+	}
 	tests := []struct {
 		id      string
 		timeout time.Duration
 		env     map[string]string
 	}{
-		{"LoginFunction", 10 * time.Second, map[string]string{
+		{"LoginFunction", 10 * time.Second, sessions(map[string]string{
 			"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "USERS_TABLE": "UsersTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local",
 			"WECHAT_APPID": "wx1234567890abcdef", "WECHAT_SECRET_PARAMETER": "/wxsession/wechat-secret", "WECHAT_SECRET": "",
-			"WECHAT_API_BASE": "", "SESSION_TTL": "336h",
-		}},
-		{"AuthorizerFunction", 5 * time.Second, map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"}},
-		{"ApiFunction", 10 * time.Second, map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "PROFILES_TABLE": "ProfilesTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"}},
+			"WECHAT_API_BASE": "",
+		})},
+		{"AuthorizerFunction", 5 * time.Second, sessions(map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"})},
+		{"ApiFunction", 10 * time.Second, sessions(map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "PROFILES_TABLE": "ProfilesTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"})},
 		{"WechatFunction", 10 * time.Second, map[string]string{
 			"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "USERS_TABLE": "UsersTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local",
 			"WECHAT_APPID": "wx1234567890abcdef", "WECHAT_SECRET_PARAMETER": "/wxsession/wechat-secret", "WECHAT_SECRET": "",
@@ -132,20 +141,20 @@ func TestRepoTemplateTables(t *testing.T) {
 	if aws.ToString(in.TableName) != "SessionsTable" || in.BillingMode != types.BillingModePayPerRequest || in.ProvisionedThroughput != nil {
 		t.Errorf("sessions table = %+v", in)
 	}
-	if s.TTLAttribute != "expires_at" {
+	if s.TTLAttribute != "purge_at" {
 		t.Errorf("TTLAttribute = %q", s.TTLAttribute)
 	}
 	if len(in.KeySchema) != 1 || aws.ToString(in.KeySchema[0].AttributeName) != "sid" || in.KeySchema[0].KeyType != types.KeyTypeHash {
 		t.Errorf("key schema = %+v", in.KeySchema)
 	}
-	if len(in.AttributeDefinitions) != 2 {
+	if len(in.AttributeDefinitions) != 3 {
 		t.Errorf("attribute definitions = %+v", in.AttributeDefinitions)
 	}
 	if len(in.GlobalSecondaryIndexes) != 1 {
 		t.Fatalf("GSIs = %+v", in.GlobalSecondaryIndexes)
 	}
 	g := in.GlobalSecondaryIndexes[0]
-	if aws.ToString(g.IndexName) != "openid-index" || aws.ToString(g.KeySchema[0].AttributeName) != "openid" ||
+	if aws.ToString(g.IndexName) != "user-index" || aws.ToString(g.KeySchema[0].AttributeName) != "user" || aws.ToString(g.KeySchema[1].AttributeName) != "created_sid" ||
 		g.Projection.ProjectionType != types.ProjectionTypeKeysOnly || g.ProvisionedThroughput != nil {
 		t.Errorf("GSI = %+v", g)
 	}

@@ -132,6 +132,9 @@ type Stack struct {
 	lns     []net.Listener
 	builder *builder
 
+	envMu    sync.Mutex
+	extraEnv map[string]string // SetEnv's variables
+
 	watchCancel context.CancelFunc
 	watchDone   chan struct{}
 	closeOnce   sync.Once
@@ -292,17 +295,27 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 
 	// Warm one instance of each function so the first request is not cold
 	// and a broken configuration shows up now, not on first use.
+	// A function that cannot start (an invalid setting, say) stops the
+	// stack now with its reason, rather than serving 500s.
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var warmErrs []error
 	for id, p := range s.pools {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := p.Warm(ctx); err != nil {
 				s.log.Error("function failed to start; see its output above", "function", id, "err", err)
+				mu.Lock()
+				warmErrs = append(warmErrs, fmt.Errorf("%s failed to start (its output says why): %w", id, err))
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
+	if len(warmErrs) > 0 {
+		return nil, fmt.Errorf("stack: %w", errors.Join(warmErrs...))
+	}
 
 	if o.Watch {
 		wctx, cancel := context.WithCancel(context.Background())
@@ -358,6 +371,33 @@ func (s *Stack) functionEnv(f samtemplate.Function) map[string]string {
 		env[k] = v
 	}
 	return env
+}
+
+// SetEnv sets variables on every function of the running stack (as
+// Options.EnvOverrides' "Parameters" would at start; an empty value goes
+// back to the stack's own value) and replaces their instances, so the next
+// request runs with them. Tests use it to try the session settings without
+// a second stack.
+func (s *Stack) SetEnv(vars map[string]string) {
+	s.envMu.Lock()
+	defer s.envMu.Unlock()
+	if s.extraEnv == nil {
+		s.extraEnv = map[string]string{}
+	}
+	for k, v := range vars {
+		if v == "" {
+			delete(s.extraEnv, k)
+		} else {
+			s.extraEnv[k] = v
+		}
+	}
+	for id, p := range s.pools {
+		env := s.functionEnv(s.Template.Functions[id])
+		for k, v := range s.extraEnv {
+			env[k] = v
+		}
+		p.SetEnv(env)
+	}
 }
 
 // Pool returns the pool running a function, or nil.
