@@ -257,7 +257,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 	switch {
 	case errors.Is(err, dynamostore.ErrTooManySessions):
 		h.Store.Release(ctx, claim, "too_many_sessions")
-		o := fail(http.StatusConflict, "too_many_sessions", "this account has the maximum number of sessions; log out on another device first", slog.LevelInfo, err)
+		o := tooManySessions(err)
 		o.openid = ident.OpenID
 		return o
 	case errors.Is(err, dynamostore.ErrSuperseded):
@@ -305,7 +305,7 @@ func claimFailure(err error) outcome {
 	case errors.Is(err, dynamostore.ErrDeviceMismatch):
 		return fail(http.StatusConflict, "code_device_mismatch", "this login code was already used from another device; call wx.login() again", slog.LevelWarn, err)
 	case errors.Is(err, dynamostore.ErrCodeSpent):
-		return fail(http.StatusUnauthorized, "code_used", "the login code was already used; call wx.login() again", slog.LevelInfo, err)
+		return exchangeFailure(wechat.ErrCodeUsed)
 	case errors.Is(err, dynamostore.ErrClaimPending):
 		o := fail(http.StatusServiceUnavailable, "login_in_progress", "a login with this code is still under way, try again", slog.LevelWarn, err)
 		o.resp = httpapi.WithRetryAfter(o.resp, RetryAfterStore)
@@ -313,6 +313,11 @@ func claimFailure(err error) outcome {
 	default:
 		return storeFailure(err)
 	}
+}
+
+// tooManySessions is the answer of SESSION_OVERFLOW=reject_new at the cap.
+func tooManySessions(err error) outcome {
+	return fail(http.StatusConflict, "too_many_sessions", "this account has the maximum number of sessions; log out on another device first", slog.LevelInfo, err)
 }
 
 // storeFailure answers a store error: 503 store_unavailable with
@@ -343,9 +348,9 @@ func failedAgain(code string, err error) outcome {
 	case "server_misconfigured":
 		return exchangeFailure(wechat.ErrMisconfigured)
 	case "too_many_sessions":
-		return fail(http.StatusConflict, "too_many_sessions", "this account has the maximum number of sessions; log out on another device first", slog.LevelInfo, err)
+		return tooManySessions(err)
 	}
-	return fail(http.StatusUnauthorized, "code_used", "the login code was already used; call wx.login() again", slog.LevelInfo, err)
+	return exchangeFailure(wechat.ErrCodeUsed)
 }
 
 // parseRequest decodes and validates the body; msg is the client-facing

@@ -387,10 +387,9 @@ func (h *harness) items(logicalID string) []map[string]types.AttributeValue {
 	return out.Items
 }
 
-// sessionItem reads the stored session item of raw session id: nil when
-// absent, or when the item is not a session (a tombstone or a login claim
-// has no user key).
-func (h *harness) sessionItem(id string) map[string]types.AttributeValue {
+// rawItem reads the stored item of raw session id, whatever it is (nil
+// when absent).
+func (h *harness) rawItem(id string) map[string]types.AttributeValue {
 	h.t.Helper()
 	out, err := h.s.Dynamo.GetItem(context.Background(), &dynamodb.GetItemInput{
 		TableName:      aws.String(h.table("SessionsTable")),
@@ -400,25 +399,26 @@ func (h *harness) sessionItem(id string) map[string]types.AttributeValue {
 	if err != nil {
 		h.t.Fatalf("get session item: %v", err)
 	}
-	if _, ok := out.Item["user"]; !ok {
+	return out.Item
+}
+
+// sessionItem reads the stored session item of raw session id: nil when
+// absent, or when the item is not a session (a tombstone or a login claim
+// has no user key).
+func (h *harness) sessionItem(id string) map[string]types.AttributeValue {
+	h.t.Helper()
+	it := h.rawItem(id)
+	if _, ok := it["user"]; !ok {
 		return nil
 	}
-	return out.Item
+	return it
 }
 
 // endReason is the tombstone reason stored for raw session id ("" when
 // there is none).
 func (h *harness) endReason(id string) string {
 	h.t.Helper()
-	out, err := h.s.Dynamo.GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName:      aws.String(h.table("SessionsTable")),
-		Key:            map[string]types.AttributeValue{"sid": &types.AttributeValueMemberS{Value: session.Hash(id)}},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		h.t.Fatalf("get session item: %v", err)
-	}
-	if r, ok := out.Item["ended_reason"].(*types.AttributeValueMemberS); ok {
+	if r, ok := h.rawItem(id)["ended_reason"].(*types.AttributeValueMemberS); ok {
 		return r.Value
 	}
 	return ""
