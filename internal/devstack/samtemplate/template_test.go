@@ -105,12 +105,12 @@ func TestRepoTemplateFunctions(t *testing.T) {
 		})},
 		{"AuthorizerFunction", 5 * time.Second, sessions(map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"})},
 		{"ApiFunction", 10 * time.Second, sessions(map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "PROFILES_TABLE": "ProfilesTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"})},
-		{"WechatFunction", 10 * time.Second, map[string]string{
+		{"WechatFunction", 10 * time.Second, sessions(map[string]string{
 			"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "USERS_TABLE": "UsersTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local",
 			"WECHAT_APPID": "wx1234567890abcdef", "WECHAT_SECRET_PARAMETER": "/wxsession/wechat-secret", "WECHAT_SECRET": "",
 			"WECHAT_API_BASE": "", "TOKENS_TABLE": "TokensTable",
 			"PHONES_TABLE": "PhonesTable", "PHONE_UNIQUE": "false", "PHONE_LOOKUPS_PER_USER_PER_DAY": "5", "WATERMARK_MAX_AGE": "5m",
-		}},
+		})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
