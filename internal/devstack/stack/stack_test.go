@@ -388,7 +388,7 @@ func TestStartRefusesBadSettings(t *testing.T) {
 		over    map[string]map[string]string
 		wantErr string
 	}{
-		{name: "not a duration", env: map[string]string{"SESSION_TTL": "abc"}, wantErr: `LoginFunction: configuration: invalid SESSION_TTL="abc"`},
+		{name: "not a duration", env: map[string]string{"SESSION_TTL": "abc"}, wantErr: `Function: configuration: invalid SESSION_TTL="abc"`}, // every function reads the session model,
 		{name: "below the local minimum", env: map[string]string{"SESSION_TTL": "500ms"}, wantErr: `invalid SESSION_TTL="500ms" (want a Go duration ≥ 1s)`},
 		{name: "env-vars file", over: map[string]map[string]string{"ApiFunction": {"DYNAMODB_ENDPOINT": "nope"}}, wantErr: `ApiFunction: configuration: invalid DYNAMODB_ENDPOINT="nope"`},
 	}
