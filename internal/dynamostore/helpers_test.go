@@ -1,10 +1,7 @@
 package dynamostore_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -139,26 +136,6 @@ func newEnv(t *testing.T, cfg dynamostore.Config) *env {
 	e.store = s
 	cnt.take()
 	return e
-}
-
-// seqIDs returns an id source that hands out ids in order, then fails.
-func seqIDs(ids ...string) func() (string, error) {
-	var mu sync.Mutex
-	return func() (string, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(ids) == 0 {
-			return "", fmt.Errorf("seqIDs: exhausted")
-		}
-		id := ids[0]
-		ids = ids[1:]
-		return id, nil
-	}
-}
-
-// fixedID returns a valid session id made of byte b repeated.
-func fixedID(b byte) string {
-	return base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32))
 }
 
 // newCodeHash returns the hash of a fresh code-derived session id, and the id.
