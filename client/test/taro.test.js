@@ -1,3 +1,5 @@
 'use strict'
-// The client suite on a simulated taro object (see platforms.js), against the local stack.
+// The client suites on a simulated taro object (see platforms.js), against the local stack.
 require('./suite.js')('taro')
+require('./ended.js')('taro')
+require('./phone.js')('taro')

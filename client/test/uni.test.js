@@ -1,3 +1,5 @@
 'use strict'
-// The client suite on a simulated uni object (see platforms.js), against the local stack.
+// The client suites on a simulated uni object (see platforms.js), against the local stack.
 require('./suite.js')('uni')
+require('./ended.js')('uni')
+require('./phone.js')('uni')

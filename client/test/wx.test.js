@@ -1,3 +1,5 @@
 'use strict'
-// The client suite on a simulated wx object (see platforms.js), against the local stack.
+// The client suites on a simulated wx object (see platforms.js), against the local stack.
 require('./suite.js')('wx')
+require('./ended.js')('wx')
+require('./phone.js')('wx')
