@@ -41,10 +41,14 @@ build-ApiFunction:
 build-WechatFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/wechat
 
-## tools: the npm-pinned local DynamoDB (dynalite)
-tools: $(DYNALITE)
+## tools: the npm-pinned local DynamoDB (dynalite) and the client's dev tools (TypeScript, terser)
+CLIENT_DEPS := client/node_modules/.package-lock.json
+tools: $(DYNALITE) $(CLIENT_DEPS)
 $(DYNALITE): tools/dynalite/package.json tools/dynalite/package-lock.json
 	cd tools/dynalite && npm ci --no-audit --no-fund
+	@touch $@
+$(CLIENT_DEPS): client/package.json client/package-lock.json
+	cd client && npm ci --no-audit --no-fund
 	@touch $@
 
 ## dev: the whole stack on 127.0.0.1 (API :3000, WeChat emulator :3001, DynamoDB :8000)
@@ -73,6 +77,11 @@ MOTO_PKGS = $(shell grep -rl --include='*_test.go' 'dynalitetest\.' . | grep -v 
 	| xargs -n1 dirname | sort -u | sed 's|$$|/|')
 test-moto:
 	tools/moto/with-moto.sh $(GO) test -count=1 $(MOTO_PKGS)
+
+## test-client: the mini-program client's suites (wx, uni, Taro), package checks and sample app,
+## against a local stack that the Go e2e test starts (make test runs them as part of ./...)
+test-client: tools
+	$(GO) test -count=1 -run 'TestMiniProgramClient' ./tests/e2e/
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 30s)
 FUZZTIME ?= 30s

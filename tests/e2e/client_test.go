@@ -5,37 +5,58 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 )
 
-// TestMiniProgramClient runs client/test/ (node's built-in test runner)
-// against this stack: the mini-program client library, with a simulated wx
-// object doing real HTTP. node is required, not optional.
+// TestMiniProgramClient runs the mini-program client's suites (client/test/*.test.js,
+// node's built-in test runner) against this stack: simulated wx, uni and Taro objects doing
+// real HTTP, the package checks (npm pack, tsc on sample apps, size) and the sample
+// mini-program in examples/miniprogram. node and client/node_modules (npm ci in client/,
+// which `make test` runs) are required, not optional.
 func TestMiniProgramClient(t *testing.T) {
 	needStack(t)
+	runClientSuites(t, stk.APIURL, stk.WeChatURL, "client/test/*.test.js")
+}
+
+// runClientSuites runs the node test files matching pattern (relative to the repository
+// root) against the API and emulator at the given URLs, one file at a time (they share the
+// emulator's global fault state).
+func runClientSuites(t *testing.T, apiURL, wechatURL, pattern string) {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("node is required for the mini-program client tests: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	if _, err := os.Stat(filepath.Join(root, "client", "node_modules", "typescript")); err != nil {
+		t.Fatalf("client/node_modules is missing (run `make tools`, or `npm ci` in client/): %v", err)
+	}
+	files, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(pattern)))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no client test files match %s: %v", pattern, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test", "client/test/")
-	cmd.Dir = root
+	args := append([]string{"--test", "--test-concurrency=1", "--test-reporter=tap"}, files...)
+	cmd := exec.CommandContext(ctx, node, args...)
+	cmd.Dir = filepath.Join(root, "client")
 	cmd.Env = append(os.Environ(),
-		"WXSESSION_API_URL="+stk.APIURL,
-		"WXSESSION_WECHAT_URL="+stk.WeChatURL,
+		"WXSESSION_API_URL="+apiURL,
+		"WXSESSION_WECHAT_URL="+wechatURL,
 		"NO_COLOR=1",
 	)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	t0 := time.Now()
 	err = cmd.Run()
-	t.Logf("node --test client/test/ (%v):\n%s", time.Since(t0).Round(time.Millisecond), out.String())
+	t.Logf("node --test %s (%v):\n%s", pattern, time.Since(t0).Round(time.Millisecond), out.String())
 	if err != nil {
-		t.Fatalf("node --test client/test/ failed: %v", err)
+		t.Fatalf("node --test %s failed: %v", pattern, err)
 	}
-	if !bytes.Contains(out.Bytes(), []byte("# pass")) || bytes.Contains(out.Bytes(), []byte("# pass 0")) {
+	pass := regexp.MustCompile(`(?m)^# pass (\d+)$`).FindSubmatch(out.Bytes())
+	if pass == nil || string(pass[1]) == "0" {
 		t.Errorf("node ran no passing tests")
 	}
 }
