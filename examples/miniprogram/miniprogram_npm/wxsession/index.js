@@ -596,6 +596,7 @@ function createClient(options) {
   /** sessions() resolves the user's sessions, one per device (GET /me/sessions, every page). */
   function sessions() {
     var out = []
+    var pages = 0
     function page(path) {
       return api_('GET', path).then(function (res) {
         var b = parseBody(res.data)
@@ -604,8 +605,9 @@ function createClient(options) {
           out.push(b.sessions[i])
           if (b.sessions[i] && b.sessions[i].current) currentSid = b.sessions[i].sid
         }
-        if (typeof b.next === 'string' && b.next) {
-          return page('/me/sessions?cursor=' + encodeURIComponent(b.next))
+        // Pages of GET /me/sessions follow next_cursor (bounded: a server bug cannot loop us).
+        if (typeof b.next_cursor === 'string' && b.next_cursor && ++pages < 100) {
+          return page('/me/sessions?cursor=' + encodeURIComponent(b.next_cursor))
         }
         return out
       })
