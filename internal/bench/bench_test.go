@@ -234,6 +234,9 @@ func TestQuickRun(t *testing.T) {
 	if len(r.Sizes) != 5 {
 		t.Errorf("sizes: %+v", r.Sizes)
 	}
+	if c := r.Client; c == nil || c.MinBytes <= 0 || c.MinBytes >= c.Bytes || c.MinGzipBytes >= c.MinBytes {
+		t.Errorf("client size: %+v (notes %q)", c, r.Notes)
+	}
 	for _, s := range r.Sizes {
 		if s.Bytes < 1<<20 {
 			t.Errorf("%s: %d bytes", s.Name, s.Bytes)

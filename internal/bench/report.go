@@ -23,6 +23,7 @@ type Report struct {
 	Machine    Machine      `json:"machine"`
 	Settings   Settings     `json:"settings"`
 	Sizes      []SizeRow    `json:"binary_sizes"`
+	Client     *ClientSize  `json:"client_size,omitempty"`
 	ColdStarts []ColdRow    `json:"cold_starts"`
 	Warm       *WarmResult  `json:"warm,omitempty"`
 	Dynamo     []DynamoRow  `json:"dynamodb_requests"`
@@ -196,6 +197,15 @@ func (r *Report) WriteText(w io.Writer) error {
 		"floorget = floor + one reachable GetItem (internal/bench/floorget): the SDK's per-operation machinery every function links.",
 	}
 	tables = append(tables, st)
+
+	if c := r.Client; c != nil {
+		tables = append(tables, Table{
+			Title:  "Mini-program client size",
+			Header: []string{"file", "bytes", "minified", "minified + gzip"},
+			Rows:   [][]string{{c.File, fmt.Sprintf("%d", c.Bytes), fmt.Sprintf("%d", c.MinBytes), fmt.Sprintf("%d", c.MinGzipBytes)}},
+			Notes:  []string{"minified with terser (pinned in client/package.json), gzip -9; client/scripts/size.js"},
+		})
+	}
 
 	ct := Table{Title: fmt.Sprintf("Cold start (linux/%s binaries, %d interleaved runs each)", r.Settings.ColdGOARCH, r.Settings.ColdRuns),
 		Header: []string{"function", "init p50", "init p90", "init × floor (p50/p90)", "first resp p50", "first resp p90", "peak RSS", "runs ok", "init net", "net per cold start"}}

@@ -147,6 +147,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.Client, err = measureClient(ctx, root); err != nil {
+		r.Notes = append(r.Notes, err.Error())
+	}
 
 	// 2. The counted stack: DynamoDB and WeChat through counting proxies.
 	dyn, err := faultservers.NewProxy(nil)
