@@ -132,45 +132,5 @@ module.exports = function defineEnded(kind) {
         await proxy.close()
       }
     })
-
-    test('account_deleted: reported, no re-login until login() is called', async () => {
-      const { dev, client } = device()
-      const events = []
-      client.onSessionEnded((e) => events.push(e))
-      await client.login()
-      const other = await h.rawLogin(dev.openid)
-      assert.equal((await h.raw('DELETE', '/me', { id: other.session_id })).status, 204)
-      await assert.rejects(client.request({ url: '/me' }), (e) => e.kind === 'session_ended' && e.reason === 'account_deleted')
-      assert.deepEqual(events, [{ reason: 'account_deleted' }])
-      const before = dev.calls.requests.length
-      await assert.rejects(client.request({ url: '/me' }), (e) => e.kind === 'session_ended' && e.reason === 'account_deleted')
-      assert.equal(dev.calls.requests.length, before, 'nothing sent')
-      // An app restart remembers it too.
-      const again = device({ openid: dev.openid, storage: dev.storage })
-      await assert.rejects(again.client.request({ url: '/me' }), (e) => e.reason === 'account_deleted')
-      assert.equal(dev.calls.login + again.dev.calls.login, 1)
-      // login() starts over (a new account).
-      await client.login()
-      assert.equal((await client.request({ url: '/me' })).statusCode, 200)
-    })
-
-    test('deleteAccount() deletes the user; the client stays logged out until login()', async () => {
-      const { dev, client } = device()
-      const tablet = device()
-      await client.login()
-      tablet.dev.openid = dev.openid
-      await tablet.client.login()
-      await client.request({ url: '/me/profile', method: 'PUT', data: { nickname: 'gone' } })
-      await client.deleteAccount()
-      await assert.rejects(client.request({ url: '/me' }), (e) => e.kind === 'session_ended' && e.reason === 'account_deleted')
-      const events = []
-      tablet.client.onSessionEnded((e) => events.push(e))
-      await assert.rejects(tablet.client.request({ url: '/me' }), (e) => e.reason === 'account_deleted')
-      assert.deepEqual(events, [{ reason: 'account_deleted' }])
-      await client.login()
-      const fresh = await client.request({ url: '/me/profile' })
-      assert.equal(fresh.statusCode, 200)
-      assert.notEqual(fresh.data.nickname, 'gone', 'the profile went with the account')
-    })
   })
 }

@@ -70,14 +70,16 @@ function loadExample(dev) {
     require(path.join(exampleDir, 'pages', 'index', 'index.js'))
   } finally {
     Module._resolveFilename = resolve
-    Object.assign(globalThis, saved)
   }
-  return { app, page, modals }
+  // The runtime's globals stay until the test calls restore(): handlers use wx when they run.
+  const restore = () => Object.assign(globalThis, saved)
+  return { app, page, modals, restore }
 }
 
-test('the sample mini-program logs in, lists devices, binds a phone and handles an ended session', async () => {
+test('the sample mini-program logs in, lists devices and handles an ended session', async (t) => {
   const dev = createDevice({ kind: 'wx', wechatURL: h.wechatURL })
-  const { app, page, modals } = loadExample(dev)
+  const { app, page, modals, restore } = loadExample(dev)
+  t.after(restore)
   assert.ok(app && page, 'App() and Page() were called')
   await app.onLaunch()
   await page.onShow()
@@ -85,12 +87,6 @@ test('the sample mini-program logs in, lists devices, binds a phone and handles 
   assert.equal(page.data.openid, dev.openid)
   assert.equal(page.data.devices.length, 1)
   assert.equal(page.data.devices[0].current, true)
-
-  const { code } = await h.emulator('POST', '/test/phone-codes', { openid: dev.openid, phone_number: '13700137000' })
-  await page.onGetPhoneNumber({ type: 'getphonenumber', detail: { errMsg: 'getPhoneNumber:ok', code } })
-  assert.equal(page.data.phone, '13700137000')
-  await page.onGetPhoneNumber({ detail: { errMsg: 'getPhoneNumber:fail user deny' } })
-  assert.equal(page.data.error, '')
 
   // Another device of the user ends this one: the app shows why, and the client logs in again.
   const other = await h.rawLogin(dev.openid)
@@ -110,4 +106,20 @@ test('the sample mini-program logs in, lists devices, binds a phone and handles 
   await page.logout()
   assert.equal(page.data.openid, '')
   assert.equal(dev.calls.login, 2)
+})
+
+test('the sample mini-program binds a phone number from the button', async (t) => {
+  const dev = createDevice({ kind: 'wx', wechatURL: h.wechatURL })
+  const { app, page, restore } = loadExample(dev)
+  t.after(restore)
+  await app.onLaunch()
+  await page.onShow()
+  assert.equal(page.data.phone, '', 'no phone yet (GET /me/phone: 404)')
+  const { code } = await h.emulator('POST', '/test/phone-codes', { openid: dev.openid, phone_number: '13700137000' })
+  await page.onGetPhoneNumber({ type: 'getphonenumber', detail: { errMsg: 'getPhoneNumber:ok', code } })
+  assert.equal(page.data.phone, '13700137000')
+  await page.onGetPhoneNumber({ detail: { errMsg: 'getPhoneNumber:fail user deny' } })
+  assert.equal(page.data.error, '')
+  await page.refresh()
+  assert.equal(page.data.phone, '13700137000')
 })

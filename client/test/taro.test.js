@@ -2,4 +2,5 @@
 // The client suites on a simulated taro object (see platforms.js), against the local stack.
 require('./suite.js')('taro')
 require('./ended.js')('taro')
+require('./account.js')('taro')
 require('./phone.js')('taro')

@@ -2,4 +2,5 @@
 // The client suites on a simulated wx object (see platforms.js), against the local stack.
 require('./suite.js')('wx')
 require('./ended.js')('wx')
+require('./account.js')('wx')
 require('./phone.js')('wx')
