@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsession/wxsession/internal/config"
+	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/devstack/stack"
 )
 
@@ -73,7 +75,7 @@ func TestMiniProgramClientClocks(t *testing.T) {
 		clock string
 		env   map[string]string
 	}{
-		{"ttl", map[string]string{"SESSION_TTL": "3s"}},
+		{"ttl", map[string]string{config.VarSessionTTL: "3s"}},
 		{"idle", map[string]string{"SESSION_IDLE_TIMEOUT": "2s"}},
 	} {
 		t.Run(c.clock, func(t *testing.T) {
@@ -82,11 +84,12 @@ func TestMiniProgramClientClocks(t *testing.T) {
 			s, err := stack.Start(ctx, stack.Options{
 				Root:    root,
 				APIAddr: "127.0.0.1:0", WeChatAddr: "127.0.0.1:0", DynamoAddr: "127.0.0.1:0",
-				EnvOverrides: map[string]map[string]string{stack.GlobalEnvKey: c.env},
-				Logger:       slog.New(slog.NewJSONHandler(&stackLog, nil)),
-				LogOut:       &fnLog,
-				AccessLog:    &accessLog,
-				Getenv:       func(string) string { return "" },
+				DynamoEndpoint: dynalitetest.ExternalEndpoint(),
+				EnvOverrides:   map[string]map[string]string{stack.GlobalEnvKey: c.env},
+				Logger:         slog.New(slog.NewJSONHandler(&stackLog, nil)),
+				LogOut:         &fnLog,
+				AccessLog:      &accessLog,
+				Getenv:         func(string) string { return "" },
 			})
 			if err != nil {
 				t.Fatalf("stack.Start with %v: %v", c.env, err)
