@@ -6,31 +6,45 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
+const os = require('node:os')
 const Module = require('node:module')
+const { execFileSync } = require('node:child_process')
 const h = require('./helpers.js')
 const { createDevice } = require('./platforms.js')
 
 const exampleDir = path.join(__dirname, '..', '..', 'examples', 'miniprogram')
-const npmDir = path.join(exampleDir, 'miniprogram_npm', 'wxsession')
+const clientDir = path.join(__dirname, '..')
 
-test('miniprogram_npm/wxsession is what DevTools’ npm build makes of the package', () => {
-  const pkg = require('../package.json')
-  const built = path.join(__dirname, '..', pkg.miniprogram)
-  const want = fs.readdirSync(built).sort()
-  assert.deepEqual(fs.readdirSync(npmDir).sort(), want)
-  for (const f of want) {
-    assert.equal(
-      fs.readFileSync(path.join(npmDir, f), 'utf8'),
-      fs.readFileSync(path.join(built, f), 'utf8'),
-      f + ' differs: copy client/lib/* to examples/miniprogram/miniprogram_npm/wxsession/ (what DevTools’ "Build npm" does)'
-    )
-  }
-  const app = JSON.parse(fs.readFileSync(path.join(exampleDir, 'package.json'), 'utf8'))
-  assert.equal(app.dependencies.wxsession, 'file:../../client')
+/**
+ * buildExample copies the sample to a temporary directory and gives it miniprogram_npm/ the way
+ * `npm install` + DevTools' "Build npm" do: the package's tarball (npm pack), whose
+ * `miniprogram` directory becomes miniprogram_npm/wxsession/.
+ */
+function buildExample() {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wxsession-example-'))
+  const app = path.join(tmp, 'app')
+  fs.cpSync(exampleDir, app, { recursive: true, filter: (src) => !/(node_modules|miniprogram_npm)$/.test(src) })
+  const out = execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], { cwd: clientDir, encoding: 'utf8' })
+  const tgz = path.join(tmp, JSON.parse(out)[0].filename)
+  execFileSync('tar', ['-xzf', tgz, '-C', tmp])
+  const pkg = JSON.parse(fs.readFileSync(path.join(tmp, 'package', 'package.json'), 'utf8'))
+  fs.cpSync(path.join(tmp, 'package', pkg.miniprogram), path.join(app, 'miniprogram_npm', pkg.name), { recursive: true })
+  return { dir: app, cleanup: () => fs.rmSync(tmp, { recursive: true, force: true }) }
+}
+
+test('the sample depends on the package and its built layout has index.js', (t) => {
+  const deps = JSON.parse(fs.readFileSync(path.join(exampleDir, 'package.json'), 'utf8')).dependencies
+  assert.equal(deps.wxsession, 'file:../../client')
+  const built = buildExample()
+  t.after(built.cleanup)
+  assert.deepEqual(fs.readdirSync(path.join(built.dir, 'miniprogram_npm', 'wxsession')).sort(), ['index.d.ts', 'index.js'])
 })
 
 /** loadExample runs app.js and the index page in a simulated runtime and returns them. */
-function loadExample(dev) {
+function loadExample(dev, t) {
+  const built = buildExample()
+  t.after(built.cleanup)
+  const dir = built.dir
   const modals = []
   const wx = Object.assign({}, dev.api, {
     showModal: (o) => modals.push(o),
@@ -56,18 +70,18 @@ function loadExample(dev) {
   })
   const resolve = Module._resolveFilename
   Module._resolveFilename = function (request, parent, ...rest) {
-    if (request === 'wxsession' && parent && parent.filename && parent.filename.startsWith(exampleDir)) {
-      return path.join(npmDir, 'index.js')
+    // DevTools resolves a package name to miniprogram_npm/<name>/index.js.
+    if (request === 'wxsession' && parent && parent.filename && parent.filename.startsWith(dir)) {
+      return path.join(dir, 'miniprogram_npm', 'wxsession', 'index.js')
     }
     return resolve.call(this, request, parent, ...rest)
   }
   try {
-    for (const k of Object.keys(require.cache)) if (k.startsWith(exampleDir)) delete require.cache[k]
     // The sample's config points at `make dev`; here, at the test stack.
-    const configPath = path.join(exampleDir, 'config.js')
+    const configPath = path.join(dir, 'config.js')
     require.cache[configPath] = { id: configPath, filename: configPath, loaded: true, exports: { baseURL: h.apiURL } }
-    require(path.join(exampleDir, 'app.js'))
-    require(path.join(exampleDir, 'pages', 'index', 'index.js'))
+    require(path.join(dir, 'app.js'))
+    require(path.join(dir, 'pages', 'index', 'index.js'))
   } finally {
     Module._resolveFilename = resolve
   }
@@ -78,7 +92,7 @@ function loadExample(dev) {
 
 test('the sample mini-program logs in, lists devices and handles an ended session', async (t) => {
   const dev = createDevice({ kind: 'wx', wechatURL: h.wechatURL })
-  const { app, page, modals, restore } = loadExample(dev)
+  const { app, page, modals, restore } = loadExample(dev, t)
   t.after(restore)
   assert.ok(app && page, 'App() and Page() were called')
   await app.onLaunch()
@@ -110,7 +124,7 @@ test('the sample mini-program logs in, lists devices and handles an ended sessio
 
 test('the sample mini-program binds a phone number from the button', async (t) => {
   const dev = createDevice({ kind: 'wx', wechatURL: h.wechatURL })
-  const { app, page, restore } = loadExample(dev)
+  const { app, page, restore } = loadExample(dev, t)
   t.after(restore)
   await app.onLaunch()
   await page.onShow()
