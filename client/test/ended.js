@@ -76,6 +76,17 @@ module.exports = function defineEnded(kind) {
       })
     }
 
+    test('logout() during a login waits for it and ends that session', async () => {
+      const { dev, client } = device()
+      const events = []
+      client.onSessionEnded((e) => events.push(e))
+      const [s] = await Promise.all([client.login(), client.logout()])
+      assert.equal(client.session(), null)
+      assert.deepEqual(await h.sessionState(s.session_id), { state: 'ended', reason: 'logged_out' })
+      assert.deepEqual(events, [], 'no event for the device’s own logout')
+      assert.equal(dev.calls.login, 1)
+    })
+
     test('concurrent requests on an ended session: one GET /session, one login, one report', async () => {
       const { dev, client } = device()
       const events = []
