@@ -27,8 +27,7 @@ func TestMiniProgramClient(t *testing.T) {
 }
 
 // runClientSuites runs the node test files matching pattern (relative to the repository
-// root) against the API and emulator at the given URLs, one file at a time (they share the
-// emulator's global fault state).
+// root) against the API and emulator at the given URLs.
 func runClientSuites(t *testing.T, apiURL, wechatURL, pattern string) {
 	t.Helper()
 	node, err := exec.LookPath("node")
@@ -42,27 +41,32 @@ func runClientSuites(t *testing.T, apiURL, wechatURL, pattern string) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no client test files match %s: %v", pattern, err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	args := append([]string{"--test", "--test-concurrency=1", "--test-reporter=tap"}, files...)
-	cmd := exec.CommandContext(ctx, node, args...)
-	cmd.Dir = filepath.Join(root, "client")
-	cmd.Env = append(os.Environ(),
-		"WXSESSION_API_URL="+apiURL,
-		"WXSESSION_WECHAT_URL="+wechatURL,
-		"NO_COLOR=1",
-	)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	t0 := time.Now()
-	err = cmd.Run()
-	t.Logf("node --test %s (%v):\n%s", pattern, time.Since(t0).Round(time.Millisecond), out.String())
-	if err != nil {
-		t.Fatalf("node --test %s failed: %v", pattern, err)
-	}
-	pass := regexp.MustCompile(`(?m)^# pass (\d+)$`).FindSubmatch(out.Bytes())
-	if pass == nil || string(pass[1]) == "0" {
-		t.Errorf("node ran no passing tests")
+	// One node process per file, one after the other: the files share the emulator's global
+	// fault state, and older node releases lack --test-concurrency.
+	for _, f := range files {
+		rel, _ := filepath.Rel(filepath.Join(root, "client"), f)
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+		cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=tap", rel)
+		cmd.Dir = filepath.Join(root, "client")
+		cmd.Env = append(os.Environ(),
+			"WXSESSION_API_URL="+apiURL,
+			"WXSESSION_WECHAT_URL="+wechatURL,
+			"NO_COLOR=1",
+		)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		t0 := time.Now()
+		err := cmd.Run()
+		cancel()
+		t.Logf("node --test %s (%v):\n%s", rel, time.Since(t0).Round(time.Millisecond), out.String())
+		if err != nil {
+			t.Errorf("node --test %s failed: %v", rel, err)
+			continue
+		}
+		pass := regexp.MustCompile(`(?m)^# pass (\d+)$`).FindSubmatch(out.Bytes())
+		if pass == nil || string(pass[1]) == "0" {
+			t.Errorf("node --test %s ran no passing tests", rel)
+		}
 	}
 }
 
