@@ -174,9 +174,10 @@ function invoke(api, name, params) {
   })
 }
 
+/** randomDeviceId makes a device id: 32 characters of [A-Za-z0-9]. It names a device, it is no secret. */
 function randomDeviceId() {
   var alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
-  var s = Date.now().toString(36)
+  var s = ''
   while (s.length < 32) s += alphabet.charAt(Math.floor(Math.random() * alphabet.length))
   return s
 }
