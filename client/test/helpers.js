@@ -3,6 +3,7 @@
 // sets WXSESSION_API_URL / WXSESSION_WECHAT_URL), simulated devices, raw HTTP against the
 // stack, a skewed phone clock, and a stand-in business route.
 const http = require('node:http')
+const fs = require('node:fs')
 const { createClient } = require('../lib/index.js')
 const { createDevice } = require('./platforms.js')
 
@@ -12,10 +13,27 @@ if (!apiURL || !wechatURL) {
   throw new Error('set WXSESSION_API_URL and WXSESSION_WECHAT_URL (make test starts the local stack and sets them)')
 }
 
+/**
+ * recordSession tells the Go harness about a session id this process received
+ * (WXSESSION_SEEN_IDS names a file, one id a line): its leak check then looks for the id, and
+ * knows its hash, in every log of the run.
+ */
+function recordSession(id) {
+  const file = process.env.WXSESSION_SEEN_IDS
+  if (file && typeof id === 'string' && id) fs.appendFileSync(file, id + '\n')
+}
+
+/** phoneNumber returns a random mainland mobile number (numbers may be unique per user). */
+function phoneNumber(prefix = '13') {
+  let n = prefix
+  while (n.length < 11) n += Math.floor(Math.random() * 10)
+  return n
+}
+
 /** device makes a simulated device of a platform kind and a client on it. */
 function device(kind, o) {
   o = o || {}
-  const dev = createDevice({ kind, wechatURL, openid: o.openid, storage: o.storage })
+  const dev = createDevice({ kind, wechatURL, openid: o.openid, storage: o.storage, onSession: recordSession })
   const client = createClient({ baseURL: o.baseURL || apiURL, platform: dev.api })
   return { dev, client }
 }
@@ -59,6 +77,7 @@ async function rawLogin(openid, extra) {
   const { code } = await emulator('POST', '/test/codes', { openid })
   const r = await raw('POST', '/login', { body: Object.assign({ code }, extra) })
   if (r.status !== 200) throw new Error('POST /login: ' + r.status + ' ' + JSON.stringify(r.data))
+  recordSession(r.data.session_id)
   return r.data
 }
 
@@ -146,6 +165,8 @@ module.exports = {
   sessionState,
   withClock,
   frozenClock,
+  recordSession,
+  phoneNumber,
   businessProxy,
   foreignServer,
   DAY

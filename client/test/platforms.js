@@ -83,7 +83,10 @@ function createDevice(opts) {
       r.headers.forEach((v, k) => {
         h[k === 'retry-after' ? 'Retry-After' : k] = v
       })
-      if (dev.afterLogin && method === 'POST' && /\/login$/.test(url) && r.status === 200) await dev.afterLogin(data)
+      if (method === 'POST' && /\/login$/.test(url) && r.status === 200) {
+        if (opts.onSession) opts.onSession(data && data.session_id)
+        if (dev.afterLogin) await dev.afterLogin(data)
+      }
       const res = { statusCode: r.status, data, header: h, errMsg: 'request:ok' }
       if (opts.kind === 'uni' || opts.kind === 'taro') res.cookies = []
       return res

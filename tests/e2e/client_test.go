@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,18 @@ func runClientSuites(t *testing.T, apiURL, wechatURL, pattern string) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no client test files match %s: %v", pattern, err)
 	}
+	// The suites write every session id they receive here; the leak check then looks for
+	// those ids (and knows their hashes, which appear in device-list paths) in every log.
+	seen := filepath.Join(t.TempDir(), "session-ids")
+	defer func() {
+		b, err := os.ReadFile(seen)
+		if err != nil && !os.IsNotExist(err) {
+			t.Errorf("reading the client's session ids: %v", err)
+		}
+		for _, id := range strings.Fields(string(b)) {
+			secrets.add(id, "session id (node client)", -1)
+		}
+	}()
 	// One node process per file, one after the other: the files share the emulator's global
 	// fault state, and older node releases lack --test-concurrency.
 	for _, f := range files {
@@ -51,6 +64,7 @@ func runClientSuites(t *testing.T, apiURL, wechatURL, pattern string) {
 		cmd.Env = append(os.Environ(),
 			"WXSESSION_API_URL="+apiURL,
 			"WXSESSION_WECHAT_URL="+wechatURL,
+			"WXSESSION_SEEN_IDS="+seen,
 			"NO_COLOR=1",
 		)
 		var out bytes.Buffer
