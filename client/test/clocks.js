@@ -1,6 +1,6 @@
 'use strict'
-// Sessions that end by the server's clocks, on a stack with short durations (the Go e2e test
-// TestMiniProgramClientClocks starts one per setting and runs this file with
+// Sessions that end by the server's clocks, with short durations (the Go e2e test
+// TestMiniProgramClientClocks sets them on the running stack and runs this file with
 // WXSESSION_CLOCK=ttl (SESSION_TTL=3s) or WXSESSION_CLOCK=idle (SESSION_IDLE_TIMEOUT=2s)).
 // The waits poll GET /session until the server says the session ended, bounded by a deadline.
 const { describe, test } = require('node:test')

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/wxsession/wxsession/internal/config"
-	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
-	"github.com/wxsession/wxsession/internal/devstack/stack"
 )
 
 // TestMiniProgramClient runs the mini-program client's suites (client/test/*.test.js,
@@ -84,9 +81,10 @@ func runClientSuites(t *testing.T, apiURL, wechatURL, pattern string) {
 	}
 }
 
-// TestMiniProgramClientClocks runs client/test/clocks.js on stacks with short durations:
-// sessions that the server ends by its clocks (expired, idle_timeout) are reported and
-// replaced with one login, and a client with a true clock renews before the lifetime ends.
+// TestMiniProgramClientClocks runs client/test/clocks.js with short session durations on the
+// package's stack: sessions that the server ends by its clocks (expired, idle_timeout) are
+// reported and replaced with one login, and a client with a true clock renews before the
+// lifetime ends.
 func TestMiniProgramClientClocks(t *testing.T) {
 	needStack(t)
 	for _, c := range []struct {
@@ -94,31 +92,12 @@ func TestMiniProgramClientClocks(t *testing.T) {
 		env   map[string]string
 	}{
 		{"ttl", map[string]string{config.VarSessionTTL: "3s"}},
-		{"idle", map[string]string{"SESSION_IDLE_TIMEOUT": "2s"}},
+		{"idle", map[string]string{config.VarSessionIdleTimeout: "2s"}},
 	} {
 		t.Run(c.clock, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-			defer cancel()
-			s, err := stack.Start(ctx, stack.Options{
-				Root:    root,
-				APIAddr: "127.0.0.1:0", WeChatAddr: "127.0.0.1:0", DynamoAddr: "127.0.0.1:0",
-				DynamoEndpoint: dynalitetest.ExternalEndpoint(),
-				EnvOverrides:   map[string]map[string]string{stack.GlobalEnvKey: c.env},
-				Logger:         slog.New(slog.NewJSONHandler(&stackLog, nil)),
-				LogOut:         &fnLog,
-				AccessLog:      &accessLog,
-				Getenv:         func(string) string { return "" },
-			})
-			if err != nil {
-				t.Fatalf("stack.Start with %v: %v", c.env, err)
-			}
-			defer func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("stack.Close: %v", err)
-				}
-			}()
+			withSettings(t, c.env)
 			t.Setenv("WXSESSION_CLOCK", c.clock)
-			runClientSuites(t, s.APIURL, s.WeChatURL, "client/test/clocks.js")
+			runClientSuites(t, stk.APIURL, stk.WeChatURL, "client/test/clocks.js")
 		})
 	}
 }
