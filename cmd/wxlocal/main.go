@@ -136,7 +136,7 @@ func run(args []string) int {
 	// stack on the ports it listens on now.
 	if env, err := s.SAMEnv(); err != nil {
 		logger.Warn("no sam-env.json", "err", err)
-	} else if err := os.WriteFile(filepath.Join(root, ".wxlocal", "sam-env.json"), env, 0o644); err != nil {
+	} else if err := writeFile(filepath.Join(root, ".wxlocal", "sam-env.json"), env); err != nil {
 		logger.Warn("cannot write .wxlocal/sam-env.json", "err", err)
 	}
 	fmt.Print(s.Banner())
@@ -148,6 +148,14 @@ func run(args []string) int {
 		logger.Error("shutdown", "err", err)
 	}
 	return 0
+}
+
+// writeFile writes data to path, creating its directory.
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
 
 // wipe removes the data directory, refusing paths that are obviously not
