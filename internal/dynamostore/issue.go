@@ -103,6 +103,9 @@ func (s *Store) Claim(ctx context.Context, hash, deviceID string) (Claim, error)
 		}
 		for try := 1; ; try++ {
 			c, done, err := s.readClaim(ctx, hash, deviceID)
+			if err != nil && ctx.Err() != nil {
+				return Claim{}, ErrClaimPending // the caller's time ran out while it waited
+			}
 			if done || err != nil {
 				return c, err
 			}

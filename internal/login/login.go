@@ -123,6 +123,9 @@ type outcome struct {
 	sid    string // the new session's stored hash, on success
 	alert  bool
 	ended  []dynamostore.Ended
+	// duplicate marks the answer to a duplicate of a code (the session its
+	// first exchange made).
+	duplicate bool
 }
 
 func (h *Handler) now() time.Time {
@@ -170,6 +173,9 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if len(o.ended) > 0 {
 		attrs = append(attrs, slog.Int("sessions_ended", len(o.ended)))
 	}
+	if o.duplicate {
+		attrs = append(attrs, slog.Bool("duplicate_code", true))
+	}
 	h.logger().LogAttrs(ctx, o.level, "login", attrs...)
 	h.Metrics.Login(ctx, o.name, o.resp.StatusCode)
 	if o.alert {
@@ -216,6 +222,14 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 	if msg != "" {
 		return fail(http.StatusBadRequest, "invalid_request", msg, slog.LevelInfo, nil)
 	}
+	// A login ends the session it carries (docs/design.md §3.3). Carried in
+	// the cookie by a browser on behalf of another site, that would let any
+	// page end a user's session: refused, as the authorizer refuses such
+	// requests (docs/design.md §10.5).
+	if _, carrier, err := httpapi.FindSessionID(req.Headers, req.Cookies); err == nil && carrier == httpapi.CarrierCookie &&
+		httpapi.CrossSite(req.Headers, req.RequestContext.DomainName) {
+		return fail(http.StatusForbidden, "cross_site", "a login carrying the session cookie from another site is refused; send the session in Authorization: Bearer", slog.LevelWarn, nil)
+	}
 	policy := h.Policy
 	if policy.TTL <= 0 {
 		policy.TTL = session.DefaultTTL
@@ -230,7 +244,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 	}
 	if claim.Token == "" { // a duplicate: the same session
 		o := h.answer(id, claim.Existing)
-		o.name = "duplicate"
+		o.duplicate = true
 		return o
 	}
 
@@ -246,7 +260,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 	}
 
 	presented := ""
-	if pid, err := httpapi.SessionID(req.Headers, req.Cookies); err == nil {
+	if pid, _, err := httpapi.FindSessionID(req.Headers, req.Cookies); err == nil {
 		presented = session.Hash(pid)
 	}
 	s, ended, err := h.Store.Issue(ctx, dynamostore.IssueInput{

@@ -128,6 +128,15 @@ func TestLoginDuplicateCode(t *testing.T) {
 	if n := e.emu.Stats().JSCode2Session - before; n != 1 {
 		t.Fatalf("%d WeChat calls for one code, want 1", n)
 	}
+	succeeded := 0
+	for _, l := range e.auditLines() {
+		if l["event"] == "login_succeeded" && l["session"] == session.Hash(first) {
+			succeeded++
+		}
+	}
+	if succeeded != 9 {
+		t.Errorf("%d login_succeeded audit lines for the 9 answers with the session, want 9", succeeded)
+	}
 	e.secrets = append(e.secrets, e.emu.SessionKey("oDuplicate-user-0001"))
 	resp := e.login(request(t, http.MethodPost, `{"code":"`+code+`","device_id":"phone-B-0123456789"}`))
 	if b := decodeError(t, resp); resp.StatusCode != http.StatusConflict || b.Error != "code_device_mismatch" {
@@ -182,5 +191,30 @@ func TestLoginReplaces(t *testing.T) {
 	}
 	if replaced != 2 {
 		t.Errorf("%d session_replaced audit lines, want 2", replaced)
+	}
+}
+
+// TestLoginCrossSiteCookie: a login that carries the session cookie in a
+// browser request from another site is refused and ends nothing (else any
+// page could end a user's session); carried as Bearer it proceeds and ends
+// the carried session (docs/design.md §10.5).
+func TestLoginCrossSiteCookie(t *testing.T) {
+	e := newEnv(t)
+	const openid = "oCrossSite-user-00001"
+	id1 := e.ok(t, codeBody(e.code(openid, "")))
+	req := request(t, http.MethodPost, codeBody(e.code(openid, "")))
+	req.Cookies = []string{"sessionid=" + id1}
+	req.Headers["sec-fetch-site"] = "cross-site"
+	resp := e.login(req)
+	if b := decodeError(t, resp); resp.StatusCode != http.StatusForbidden || b.Error != "cross_site" {
+		t.Fatalf("cross-site login with the cookie: %d %+v, want 403 cross_site", resp.StatusCode, b)
+	}
+	if _, err := e.store.Get(t.Context(), session.Hash(id1)); err != nil {
+		t.Fatalf("the carried session ended: %v", err)
+	}
+	e.ok(t, codeBody(e.code(openid, "")), "authorization", "Bearer "+id1, "sec-fetch-site", "cross-site")
+	e.secrets = append(e.secrets, e.emu.SessionKey(openid))
+	if s, err := e.store.Lookup(t.Context(), session.Hash(id1)); err != nil || s.EndedReason != session.ReasonReplaced {
+		t.Fatalf("the session carried as Bearer: %+v, %v; want replaced", s, err)
 	}
 }
