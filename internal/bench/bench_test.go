@@ -231,7 +231,7 @@ func TestQuickRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
-	if len(r.Sizes) != 5 {
+	if len(r.Sizes) != 6 {
 		t.Errorf("sizes: %+v", r.Sizes)
 	}
 	if c := r.Client; c == nil || c.MinBytes <= 0 || c.MinBytes >= c.Bytes || c.MinGzipBytes >= c.MinBytes {
@@ -256,7 +256,7 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("%s: %d requests during init (%s), want %d", c.Name, c.InitRequests, c.InitRequestDetail, wantInit)
 		}
 	}
-	if got := strings.Join(names, ","); got != "floor,login,authorizer,api,login+ssm" {
+	if got := strings.Join(names, ","); got != "floor,login,authorizer,api,wechat,login+ssm" {
 		t.Errorf("cold start order %s", got)
 	}
 	if w := r.Warm; w == nil || w.Me.N != 20 || w.MeErrors != 0 || w.Login.N != 3 || w.Load.Requests == 0 || w.Load.Errors != 0 ||

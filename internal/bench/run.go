@@ -26,6 +26,7 @@ const (
 	LoginFunction      = "LoginFunction"
 	AuthorizerFunction = "AuthorizerFunction"
 	APIFunction        = "ApiFunction"
+	WechatFunction     = "WechatFunction"
 )
 
 // Config configures Run. Zero fields take the full run's defaults (or the
@@ -270,6 +271,7 @@ var (
 		{"login", "./functions/login"},
 		{"authorizer", "./functions/authorizer"},
 		{"api", "./functions/api"},
+		{"wechat", "./functions/wechat"},
 	}
 )
 
@@ -330,7 +332,7 @@ func buildAll(ctx context.Context, goCmd, root, tmp string, r *Report) (map[stri
 	return host, nil
 }
 
-// coldTargets describes the cold starts: the floor, the three functions
+// coldTargets describes the cold starts: the floor, the four functions
 // (with the local stack's environment, DynamoDB and WeChat behind the
 // counting proxies) and login reading its secret from a fake SSM.
 func coldTargets(ctx context.Context, st *stack.Stack, bins map[string]string, ssmURL, proxyURL string) ([]coldTarget, error) {
@@ -377,6 +379,16 @@ func coldTargets(ctx context.Context, st *stack.Stack, bins map[string]string, s
 	if err != nil {
 		return nil, err
 	}
+	phoneEvent, err := httpEvent("GET", "/me/phone", "", map[string]string{"authorization": "Bearer " + user.SessionID},
+		principalContext(user.OpenID, appID, "bench-sid", exp))
+	if err != nil {
+		return nil, err
+	}
+	badPhone, err := httpEvent("POST", "/me/phone", `{}`, map[string]string{"authorization": "Bearer " + user.SessionID,
+		"content-type": "application/json"}, principalContext(user.OpenID, appID, "bench-sid", exp))
+	if err != nil {
+		return nil, err
+	}
 	fixed := func(b []byte) func() ([]byte, error) { return func() ([]byte, error) { return b, nil } }
 	floorCfg := fcfg(APIFunction, bins["floor"], nil)
 	floorCfg.Name = "floor"
@@ -391,6 +403,9 @@ func coldTargets(ctx context.Context, st *stack.Stack, bins map[string]string, s
 		{name: "api", budgeted: true, cfg: fcfg(APIFunction, bins["api"], nil),
 			event: "GET /me with an authorizer context (no I/O)", payload: fixed(meEvent),
 			probe: meEvent, check: wantStatus(200), probeChk: wantStatus(200)},
+		{name: "wechat", budgeted: true, cfg: fcfg(WechatFunction, bins["wechat"], nil),
+			event: "GET /me/phone with an authorizer context, no phone bound (1 GetItem)", payload: fixed(phoneEvent),
+			probe: badPhone, check: wantStatus(404), probeChk: wantStatus(400)},
 		{name: "login+ssm", cfg: fcfg(LoginFunction, bins["login"], func(env map[string]string) {
 			delete(env, config.VarSecret)
 			env[config.VarSecretParameter] = "/wxsession/wechat-secret"
