@@ -206,8 +206,12 @@ func (s *Source) token(ctx context.Context) (string, error) {
 			}
 		}
 		if won {
-			tok, err := s.refresh(ctx, false)
-			if err != nil && it.token != "" && now.Before(it.expires) {
+			// With a valid token in hand, a failed fetch keeps the lease
+			// until it ends: during a WeChat outage one call per LeaseTTL
+			// tries again, instead of every request paying for a fetch.
+			valid := it.token != "" && now.Before(it.expires)
+			tok, err := s.refresh(ctx, false, valid)
+			if err != nil && valid {
 				s.cfg.Logger.WarnContext(ctx, "access_token refresh failed; using the current one until it expires",
 					"appid", s.cfg.AppID, "error", err.Error())
 				return it.token, nil
@@ -255,7 +259,7 @@ func (s *Source) Invalidate(ctx context.Context, rejected string) (string, error
 			return "", err
 		}
 		if won {
-			return s.refresh(ctx, true)
+			return s.refresh(ctx, true, false)
 		}
 		if !now.Before(it.leaseUntil) && !it.forcedAt.IsZero() && now.Sub(it.forcedAt) < ForcedRefreshInterval {
 			// No refresh is running and the limit forbids another.
@@ -374,13 +378,16 @@ func (s *Source) lease(ctx context.Context, now time.Time, force bool, rejected 
 // refresh holds the lease: it fetches a token and writes it, releasing the
 // lease in the same write. The token is returned even when the write fails
 // (it is valid at WeChat; other instances will take the lease once it
-// ends and fetch it again).
-func (s *Source) refresh(ctx context.Context, force bool) (string, error) {
+// ends and fetch it again). A failed fetch releases the lease at once
+// unless keepOnFailure.
+func (s *Source) refresh(ctx context.Context, force, keepOnFailure bool) (string, error) {
 	start := s.cfg.Now()
 	tok, ttl, err := s.cfg.Fetch.StableToken(ctx, force)
 	if err != nil {
 		s.cfg.Metrics.TokenRefresh(ctx, metrics.OutcomeFailed)
-		s.release(ctx)
+		if !keepOnFailure {
+			s.release(ctx)
+		}
 		return "", fmt.Errorf("wxtoken: stable_token: %w: %w", ErrUnavailable, err)
 	}
 	now := s.cfg.Now()

@@ -300,3 +300,33 @@ func (f *faultingFetcher) StableToken(ctx context.Context, force bool) (string, 
 	f.after()
 	return tok, ttl, err
 }
+
+// TestOutageDuringRefreshAhead: WeChat failing while the token is in its
+// refresh window: callers keep the current token, and only one fetch is
+// tried per lease (not one per request).
+func TestOutageDuringRefreshAhead(t *testing.T) {
+	e := newEnv(t, "")
+	var mu sync.Mutex
+	now := time.Now()
+	e.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	first, err := e.source(nil).Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(7200*time.Second - 3*time.Minute)
+	mu.Unlock()
+	if err := e.emu.SetFaults(wechatemu.Fault{API: wechatemu.APIStableToken, Status: 503, Count: 100}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.emu.Stats().StableToken
+	for i := range 5 {
+		tok, err := e.source(nil).Token(context.Background())
+		if err != nil || tok != first {
+			t.Fatalf("request %d during the outage: %v (same token %v)", i, err, tok == first)
+		}
+	}
+	if d := e.emu.Stats().StableToken - before; d != 3 { // one fetch: 3 attempts
+		t.Errorf("stable_token calls during the outage = %d, want 3 (one fetch with its retries)", d)
+	}
+}
