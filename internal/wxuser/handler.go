@@ -103,9 +103,6 @@ func (h *Handler) log() *slog.Logger {
 	return slog.Default()
 }
 
-// userKey is the key of every per-user item.
-func userKey(p session.Principal) string { return p.AppID + "#" + p.OpenID }
-
 // Handle routes one request. It always returns a nil error.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	route := req.RouteKey
@@ -235,7 +232,7 @@ func parsePhone(req events.APIGatewayV2HTTPRequest) (phoneInput, *events.APIGate
 // phone) as soon as WeChat has answered and before the binding, so a
 // binding that fails on the store is redone by the retry, not paid twice.
 func (h *Handler) phoneByCode(ctx context.Context, p session.Principal, code string) events.APIGatewayV2HTTPResponse {
-	user := userKey(p)
+	user := p.UserKey()
 	for wait := 0; ; wait++ {
 		rec, started, err := h.Store.StartCode(ctx, user, code, codeLease)
 		if err != nil {
@@ -406,7 +403,7 @@ func (h *Handler) phoneByEncryptedData(ctx context.Context, p session.Principal,
 	if json.Unmarshal(raw, &ph) != nil || !plausiblePhone(ph.PurePhoneNumber, ph.CountryCode) {
 		return invalid("the encrypted data holds no phone number")
 	}
-	return h.bind(ctx, p, userKey(p), Phone{PhoneNumber: ph.PhoneNumber, PurePhoneNumber: ph.PurePhoneNumber, CountryCode: ph.CountryCode})
+	return h.bind(ctx, p, p.UserKey(), Phone{PhoneNumber: ph.PhoneNumber, PurePhoneNumber: ph.PurePhoneNumber, CountryCode: ph.CountryCode})
 }
 
 func (h *Handler) decrypt(ctx context.Context, req events.APIGatewayV2HTTPRequest, p session.Principal) events.APIGatewayV2HTTPResponse {
@@ -426,7 +423,7 @@ func (h *Handler) decrypt(ctx context.Context, req events.APIGatewayV2HTTPReques
 }
 
 func (h *Handler) getPhone(ctx context.Context, _ events.APIGatewayV2HTTPRequest, p session.Principal) events.APIGatewayV2HTTPResponse {
-	ph, err := h.Store.Phone(ctx, userKey(p))
+	ph, err := h.Store.Phone(ctx, p.UserKey())
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return httpapi.Error(http.StatusNotFound, "phone_not_bound", "no phone number is bound to this user")
@@ -437,7 +434,7 @@ func (h *Handler) getPhone(ctx context.Context, _ events.APIGatewayV2HTTPRequest
 }
 
 func (h *Handler) deletePhone(ctx context.Context, _ events.APIGatewayV2HTTPRequest, p session.Principal) events.APIGatewayV2HTTPResponse {
-	old, had, err := h.Store.Unbind(ctx, userKey(p), p.AppID)
+	old, had, err := h.Store.Unbind(ctx, p.UserKey(), p.AppID)
 	if err != nil {
 		return h.storeError(ctx, "unbind phone", err)
 	}
