@@ -118,9 +118,9 @@ type Device struct {
 // ErrInvalidDevice reports a device field that Device.Validate refuses.
 var ErrInvalidDevice = errors.New("invalid device")
 
-// Validate checks every field: at most MaxDeviceFieldLength characters of
-// printable Unicode (no control or format characters, valid UTF-8). The
-// error names the field and is safe to show the client.
+// Validate checks every field: valid UTF-8, at most MaxDeviceFieldLength
+// characters, no control, separator or format characters. The error names
+// the field and is safe to show the client.
 func (d Device) Validate() error {
 	for _, f := range []struct{ name, v string }{
 		{"platform", d.Platform}, {"brand", d.Brand}, {"model", d.Model}, {"system", d.System},
@@ -132,7 +132,11 @@ func (d Device) Validate() error {
 			return fmt.Errorf("%w: device.%s is longer than %d characters", ErrInvalidDevice, f.name, MaxDeviceFieldLength)
 		}
 		for _, r := range f.v {
-			if !unicode.IsPrint(r) && r != ' ' || unicode.Is(unicode.Cf, r) {
+			// Control, line/paragraph separator and format characters (bidi
+			// overrides, zero-width ones), as package profile refuses in
+			// nicknames. Not unicode.IsPrint: its tables cost the login
+			// binary 200 KB.
+			if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) || unicode.Is(unicode.Cf, r) {
 				return fmt.Errorf("%w: device.%s contains a control or format character", ErrInvalidDevice, f.name)
 			}
 		}

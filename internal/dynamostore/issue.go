@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -399,11 +399,11 @@ func (s *Store) Issue(ctx context.Context, in IssueInput) (session.Session, []En
 		}
 	}
 	if max := in.Policy.MaxPerUser; max > 0 && len(others)+1 > max {
-		slices.SortFunc(others, func(a, b slot) int {
-			if a.At != b.At {
-				return int(a.At - b.At)
+		sort.Slice(others, func(i, j int) bool { // oldest first
+			if others[i].At != others[j].At {
+				return others[i].At < others[j].At
 			}
-			return strings.Compare(a.SID, b.SID)
+			return others[i].SID < others[j].SID
 		})
 		if in.Policy.Overflow == RejectNew {
 			// 2. The registry is an upper bound: count what is active.
@@ -661,6 +661,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	sort.Strings(keys)
 	return keys
 }
