@@ -4,6 +4,7 @@
 // The Go harness builds cmd/wxadmin and sets WXSESSION_WXADMIN and WXSESSION_DYNAMODB_URL.
 const { describe, test } = require('node:test')
 const assert = require('node:assert/strict')
+const fs = require('node:fs')
 const { execFile } = require('node:child_process')
 const h = require('./helpers.js')
 
@@ -13,6 +14,8 @@ function wxadmin(...args) {
   if (!bin || !endpoint) throw new Error('set WXSESSION_WXADMIN and WXSESSION_DYNAMODB_URL (the Go e2e test does)')
   return new Promise((resolve, reject) => {
     execFile(bin, ['-local', '-dynamodb-endpoint', endpoint, ...args], { env: Object.assign({}, process.env, { DYNAMODB_ENDPOINT: '' }) }, (err, stdout, stderr) => {
+      // wxadmin prints its audit lines on stderr: the Go harness checks them with the run's.
+      if (process.env.WXSESSION_WXADMIN_LOG) fs.appendFileSync(process.env.WXSESSION_WXADMIN_LOG, stderr)
       if (err) reject(new Error('wxadmin ' + args.join(' ') + ': ' + err.message + '\n' + stderr))
       else resolve(stdout)
     })
