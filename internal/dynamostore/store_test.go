@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/session"
 )
@@ -327,14 +326,6 @@ func TestClaim(t *testing.T) {
 // TestConcurrentLogins: 8 logins of one device at once leave one active
 // session; 8 duplicates of one code at once all get one session.
 func TestConcurrentLogins(t *testing.T) {
-	if dynalitetest.ExternalEndpoint() != "" {
-		// moto 5.2.1 (make test-moto) runs concurrent UpdateItems of one
-		// item without isolation: two can return the same ALL_OLD value, so
-		// two logins of one device each replace the same older session and
-		// both stay active. DynamoDB updates an item atomically, and so does
-		// dynalite; docs/design.md §6.3.
-		t.Skip("the external server may not update one item atomically under concurrent requests (moto does not)")
-	}
 	e := newEnv(t, dynamostore.Config{})
 	ctx := context.Background()
 	u := ident("oUser-concurrent-01")

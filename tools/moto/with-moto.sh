@@ -26,7 +26,9 @@ fi
 
 port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
-"$py" -m moto.server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+# server.py serves moto one request at a time: moto's own threads do not isolate
+# single-item writes, which DynamoDB applies atomically (docs/design.md §6.3).
+"$py" "$(dirname "$0")/server.py" 127.0.0.1 "$port" >"$log" 2>&1 &
 pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true
