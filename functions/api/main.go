@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/wxsession/wxsession/internal/account"
 	"github.com/wxsession/wxsession/internal/api"
 	"github.com/wxsession/wxsession/internal/audit"
 	"github.com/wxsession/wxsession/internal/config"
@@ -36,6 +37,7 @@ func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[
 	}
 	sessions, err := dynamostore.New(db, dynamostore.Config{
 		SessionsTable: cfg.SessionsTable,
+		UsersTable:    cfg.UsersTable,
 		Logger:        logger,
 	})
 	if err != nil {
@@ -50,6 +52,9 @@ func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[
 		MaxLifetime: cfg.Sessions.TTL,
 		Audit:       audit.New(os.Stdout, audit.ActorUser),
 		Metrics:     metrics.New(os.Stdout, cfg.MetricsNamespace),
+		// DELETE /me: every per-user store of this function is a data
+		// deleter (docs/business-guide.md §5).
+		Accounts: &account.Deleter{Sessions: sessions, Users: sessions, Data: []account.DataDeleter{profiles}},
 	}
 	return h.Handle, nil
 }

@@ -10,6 +10,7 @@
 //	GET  /me/sessions        the user's active sessions (devices), paginated
 //	DELETE /me/sessions/{sid} end one of them (revoked)
 //	GET  /session            (no authorizer) the state of the presented session
+//	DELETE /me               delete the account (account_deleted)
 package api
 
 import (
@@ -47,7 +48,15 @@ const (
 	// RouteSession answers the holder of an id whether it is active, and
 	// if not why (no authorizer).
 	RouteSession = "GET /session"
+	// RouteDeleteMe deletes the caller's account (docs/design.md §8.6).
+	RouteDeleteMe = "DELETE /me"
 )
+
+// AccountDeleter deletes a user's account: sessions, data, user record
+// (implemented by *account.Deleter). It returns how many sessions ended.
+type AccountDeleter interface {
+	Delete(ctx context.Context, appID, openID string) (int, error)
+}
 
 // RetryAfterIncomplete is the Retry-After of 503 logout_incomplete.
 const RetryAfterIncomplete = 1 * time.Second
@@ -97,6 +106,8 @@ type Handler struct {
 	MaxLifetime time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Accounts serves DELETE /me; nil answers it 404 like an unknown route.
+	Accounts AccountDeleter
 }
 
 // ended records that n sessions of p ended: the audit event and the
@@ -206,6 +217,11 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		serve = h.listSessions
 	case RouteDeleteSession:
 		serve = h.deleteSession
+	case RouteDeleteMe:
+		if h.Accounts == nil {
+			return httpapi.Error(http.StatusNotFound, "not_found", "no such route"), nil
+		}
+		serve = h.deleteMe
 	default:
 		return httpapi.Error(http.StatusNotFound, "not_found", "no such route"), nil
 	}
@@ -403,6 +419,23 @@ func (h *Handler) sessionState(ctx context.Context, req events.APIGatewayV2HTTPR
 		return httpapi.JSON(http.StatusOK, SessionState{State: "ended", Reason: string(r)})
 	}
 	return httpapi.JSON(http.StatusOK, SessionState{State: "active", ExpiresAt: rfc3339(s.ExpiresAt), IdleExpiresAt: rfc3339(s.IdleExpiresAt)})
+}
+
+// deleteMe deletes the caller's account (PIPL's right to deletion; WeChat's
+// review asks for it): every session ends with reason account_deleted, the
+// profile and the other per-user data go, then the user record. It answers
+// 204 and clears the cookie; a repeat (the session is gone by then, so only
+// a retry racing the first call gets here) is 204 again.
+func (h *Handler) deleteMe(ctx context.Context, req events.APIGatewayV2HTTPRequest, p session.Principal) events.APIGatewayV2HTTPResponse {
+	n, err := h.Accounts.Delete(ctx, p.AppID, p.OpenID)
+	if err != nil {
+		return h.storeError(ctx, "delete account", err)
+	}
+	h.logger().InfoContext(ctx, "account deleted", "openid", session.MaskOpenID(p.OpenID), "sessions", n)
+	h.ended(ctx, req, p, audit.AccountDeleted, "account_deleted", p.SID, n)
+	resp := httpapi.NoContent()
+	resp.Cookies = []string{httpapi.ClearSessionCookie()}
+	return resp
 }
 
 // storeError answers a store failure: 503 store_unavailable with

@@ -111,7 +111,7 @@ var Vars = []Var{
 	{Name: VarSecretARN, Meaning: "Secrets Manager ARN or name of the app secret"},
 	{Name: VarAPIBase, Meaning: "WeChat API base URLs, comma-separated, tried in order", Kind: KindURLs},
 	{Name: VarSessionsTable, Meaning: "the sessions table"},
-	{Name: VarUsersTable, Meaning: "the users table (login)"},
+	{Name: VarUsersTable, Meaning: "the users table (login; api for DELETE /me)"},
 	{Name: VarProfilesTable, Meaning: "the profiles table (api)"},
 	{Name: VarSessionTTL, Meaning: "absolute session lifetime, a Go duration (default 336h); the authorizer refuses longer ones", Setting: true, Kind: KindDuration, Min: MinSessionTTL},
 	{Name: VarSessionIdleTimeout, Meaning: "end a session unused this long; 0 (default) = off, else ≥ the SESSION_TTL minimum", Setting: true},
@@ -531,6 +531,7 @@ func LoadAuthorizer(getenv func(string) string) (Authorizer, error) {
 // API is the business (api) function's configuration.
 type API struct {
 	SessionsTable string   // SESSIONS_TABLE, required (logout ends sessions)
+	UsersTable    string   // USERS_TABLE, required (DELETE /me deletes the user record)
 	ProfilesTable string   // PROFILES_TABLE, required
 	Sessions      Sessions // SESSION_TTL: GET /session refuses implausible sessions as the authorizer does
 	// MetricsNamespace is METRICS_NAMESPACE ("" = the metrics package's default).
@@ -542,6 +543,7 @@ func LoadAPI(getenv func(string) string) (API, error) {
 	e := NewEnv(getenv)
 	c := API{
 		SessionsTable: e.Required(VarSessionsTable),
+		UsersTable:    e.Required(VarUsersTable),
 		ProfilesTable: e.Required(VarProfilesTable),
 		Sessions:      e.sessions(),
 	}

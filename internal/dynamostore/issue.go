@@ -357,6 +357,15 @@ func (s *Store) Issue(ctx context.Context, in IssueInput) (session.Session, []En
 
 	// 1. The user and the registry.
 	old, err := s.updateUser(ctx, in, user, now, own, presentedSlot)
+	if banned := (*types.ConditionalCheckFailedException)(nil); errors.As(err, &banned) {
+		// Banned (docs/design.md §8.5): nothing was written.
+		berr := s.banned(ctx, user, banned)
+		if !errors.Is(berr, ErrBanned) {
+			return session.Session{}, nil, s.fail(ctx, log, "issue: read ban", berr)
+		}
+		log.InfoContext(ctx, "login refused: user banned")
+		return session.Session{}, nil, berr
+	}
 	if err != nil {
 		return session.Session{}, nil, s.fail(ctx, log, "issue: update user", err)
 	}
@@ -494,7 +503,8 @@ func (s *Store) updateUser(ctx context.Context, in IssueInput, user string, now 
 		return oldUser{}, err
 	}
 	expr := "SET #appid = :appid, #openid = :openid, #last = :now, #created = if_not_exists(#created, :now), #slot = :slot"
-	names := map[string]string{"#appid": AttrAppID, "#openid": AttrOpenID, "#last": AttrLastLoginAt, "#created": AttrCreatedAt, "#slot": own.name}
+	names := map[string]string{"#appid": AttrAppID, "#openid": AttrOpenID, "#last": AttrLastLoginAt, "#created": AttrCreatedAt, "#slot": own.name,
+		"#banned": AttrBannedAt, "#banneduntil": AttrBannedUntil}
 	values := map[string]types.AttributeValue{
 		":appid": strAV(in.AppID), ":openid": strAV(in.Identity.OpenID), ":now": numAV(now.Unix()), ":slot": entry,
 	}
@@ -519,6 +529,10 @@ func (s *Store) updateUser(ctx context.Context, in IssueInput, user string, now 
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueAllOld,
+		// Not banned (docs/design.md §8.5): the check costs the login no
+		// request of its own.
+		ConditionExpression:                 aws.String(notBannedCondition),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err != nil {
 		return oldUser{}, err

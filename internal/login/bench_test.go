@@ -30,6 +30,10 @@ func (memStore) Claim(context.Context, string, string) (dynamostore.Claim, error
 
 func (memStore) Release(context.Context, dynamostore.Claim, string) {}
 
+func (memStore) Lookup(context.Context, string) (session.Session, error) {
+	return session.Session{}, session.ErrNotFound
+}
+
 func (memStore) Issue(_ context.Context, in dynamostore.IssueInput) (session.Session, []dynamostore.Ended, error) {
 	now := time.Now()
 	return session.Session{OpenID: in.Identity.OpenID, UnionID: in.Identity.UnionID, AppID: in.AppID,

@@ -44,6 +44,9 @@ type Store interface {
 	Claim(ctx context.Context, hash, deviceID string) (dynamostore.Claim, error)
 	Release(ctx context.Context, c dynamostore.Claim, failure string)
 	Issue(ctx context.Context, in dynamostore.IssueInput) (session.Session, []dynamostore.Ended, error)
+	// Lookup reads what ended a login superseded mid-way (a ban, or a
+	// newer login of the device).
+	Lookup(ctx context.Context, hash string) (session.Session, error)
 }
 
 // Exchanger exchanges a wx.login() code at WeChat (implemented by
@@ -274,7 +277,19 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		o := tooManySessions(err)
 		o.openid = ident.OpenID
 		return o
+	case errors.Is(err, dynamostore.ErrBanned):
+		h.Store.Release(ctx, claim, codeUserBanned)
+		o := bannedFailure(err)
+		o.openid = ident.OpenID
+		return o
 	case errors.Is(err, dynamostore.ErrSuperseded):
+		// A ban that ran while this login was under way ended its claim
+		// (docs/design.md §8.5): say so, rather than "superseded".
+		if ended, lerr := h.Store.Lookup(ctx, session.Hash(id)); lerr == nil && ended.EndedReason == session.ReasonBanned {
+			o := bannedFailure(err)
+			o.openid = ident.OpenID
+			return o
+		}
 		o := fail(http.StatusConflict, "login_superseded", "a newer login from this device replaced this one", slog.LevelInfo, err)
 		o.openid = ident.OpenID
 		return o
@@ -349,6 +364,29 @@ func storeFailure(err error) outcome {
 	return o
 }
 
+// codeUserBanned is the error code of a banned user's login.
+const codeUserBanned = "user_banned"
+
+// BannedBody is the body of 403 user_banned: the error, and the end of the
+// ban when it has one (docs/design.md §8.5).
+type BannedBody struct {
+	httpapi.ErrorBody
+	// Until is the end of the ban, RFC 3339; absent when it lasts until
+	// lifted (and on a duplicate of the code, which does not read it).
+	Until string `json:"until,omitempty"`
+}
+
+// bannedFailure is the 403 user_banned answer: nothing was issued.
+func bannedFailure(err error) outcome {
+	body := BannedBody{ErrorBody: httpapi.ErrorBody{Error: codeUserBanned, Message: "this account is banned"}}
+	var be *dynamostore.BannedError
+	if errors.As(err, &be) && !be.Until.IsZero() {
+		body.Until = be.Until.UTC().Format(time.RFC3339)
+		body.Message = "this account is banned until " + body.Until
+	}
+	return outcome{resp: httpapi.JSON(http.StatusForbidden, body), name: codeUserBanned, level: slog.LevelInfo, err: err}
+}
+
 // failedAgain answers a duplicate of a code whose first login failed for
 // good the way the first one was answered.
 func failedAgain(code string, err error) outcome {
@@ -363,6 +401,8 @@ func failedAgain(code string, err error) outcome {
 		return exchangeFailure(wechat.ErrMisconfigured)
 	case "too_many_sessions":
 		return tooManySessions(err)
+	case codeUserBanned:
+		return bannedFailure(err)
 	}
 	return exchangeFailure(wechat.ErrCodeUsed)
 }

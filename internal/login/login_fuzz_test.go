@@ -80,6 +80,10 @@ func (c noCreator) Claim(context.Context, string, string) (dynamostore.Claim, er
 
 func (c noCreator) Release(context.Context, dynamostore.Claim, string) {}
 
+func (c noCreator) Lookup(context.Context, string) (session.Session, error) {
+	return session.Session{}, session.ErrNotFound
+}
+
 func (c noCreator) Issue(context.Context, dynamostore.IssueInput) (session.Session, []dynamostore.Ended, error) {
 	c.t.Error("Issue called although every exchange fails")
 	return session.Session{}, nil, session.ErrUnavailable

@@ -274,6 +274,21 @@ func (s *Store) Get(ctx context.Context, openid string) (Profile, error) {
 	return it.Profile, nil
 }
 
+// DeleteUserData deletes openid's profile: its part of an account deletion
+// (account.DataDeleter; docs/design.md §8.6). A missing profile is not an
+// error. The table is keyed by openid alone (one app per profile table).
+func (s *Store) DeleteUserData(ctx context.Context, _ string, openid string) error {
+	if openid == "" {
+		return errors.New("profile: delete: empty openid")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: key(openid)}); err != nil {
+		return fmt.Errorf("profile: delete: %w", err)
+	}
+	return nil
+}
+
 // Put validates p, replaces openid's profile with it (UpdatedAt set to now)
 // and returns what was stored. Invalid profiles wrap ErrInvalid; store
 // failures are classified as in Get.

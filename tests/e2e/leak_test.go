@@ -195,7 +195,7 @@ func checkLogsAndLeaks() []string {
 	for _, l := range []struct {
 		name string
 		text string
-	}{{"function log", fnLog.String()}, {"access log", accessLog.String()}, {"stack log", stackLog.String()}} {
+	}{{"function log", fnLog.String()}, {"access log", accessLog.String()}, {"stack log", stackLog.String()}, {"wxadmin output", adminLog.String()}} {
 		problems = append(problems, f.lines(l.name, l.text)...)
 		problems = append(problems, idShapedTokens(l.name, l.text, hashes)...)
 	}

@@ -114,7 +114,9 @@ func run(m *testing.M) int {
 		time.Since(t0).Round(time.Millisecond), stk.APIURL, stk.WeChatURL, stk.DynamoURL)
 	code := m.Run()
 
-	if problems := checkLogsAndLeaks(); len(problems) > 0 {
+	problems := checkLogsAndLeaks()
+	problems = append(problems, checkAuditAndEMF(fnLog.String(), adminLog.String(), fullRun() && code == 0)...)
+	if len(problems) > 0 {
 		fmt.Fprintf(os.Stderr, "e2e: FAIL: leak/log check found %d problem(s):\n", len(problems))
 		for _, p := range problems {
 			fmt.Fprintln(os.Stderr, "  -", p)

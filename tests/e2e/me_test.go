@@ -123,7 +123,7 @@ func TestRouting(t *testing.T) {
 		{"GET", "/me/profile/extra"},
 		{"GET", "/ME"},
 		{"POST", "/me"},
-		{"DELETE", "/me"},
+		{"PATCH", "/me"}, // DELETE /me is the account deletion (admin_test.go)
 		{"PATCH", "/me/profile"},
 		{"DELETE", "/me/profile"},
 		{"GET", "/login"},

@@ -49,6 +49,7 @@ func TestRepoTemplateRoutes(t *testing.T) {
 	want := []rk{
 		{"POST /login", "LoginFunction", "", "Login"},
 		{"POST /logout", "ApiFunction", "SessionAuthorizer", "Logout"},
+		{"DELETE /me", "ApiFunction", "SessionAuthorizer", "DeleteMe"},
 		{"GET /me", "ApiFunction", "SessionAuthorizer", "Me"},
 		{"POST /me/decrypt", "WechatFunction", "SessionAuthorizer", "Decrypt"},
 		{"DELETE /me/phone", "WechatFunction", "SessionAuthorizer", "DeletePhone"},
@@ -104,7 +105,7 @@ func TestRepoTemplateFunctions(t *testing.T) {
 			"WECHAT_API_BASE": "",
 		})},
 		{"AuthorizerFunction", 5 * time.Second, sessions(map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"})},
-		{"ApiFunction", 10 * time.Second, sessions(map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "PROFILES_TABLE": "ProfilesTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"})},
+		{"ApiFunction", 10 * time.Second, sessions(map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "PROFILES_TABLE": "ProfilesTable", "USERS_TABLE": "UsersTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"})},
 		{"WechatFunction", 10 * time.Second, sessions(map[string]string{
 			"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "USERS_TABLE": "UsersTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local",
 			"WECHAT_APPID": "wx1234567890abcdef", "WECHAT_SECRET_PARAMETER": "/wxsession/wechat-secret", "WECHAT_SECRET": "",

@@ -521,6 +521,13 @@ func (s *Stack) Banner() string {
 	fmt.Fprintf(&b, "    id=$(curl -s -X POST %s/login -H 'Content-Type: application/json' -d \"{\\\"code\\\":\\\"$code\\\"}\" | sed 's/.*\"session_id\":\"\\([^\"]*\\)\".*/\\1/')\n", s.APIURL)
 	fmt.Fprintf(&b, "    curl -i %s/me -H \"Authorization: Bearer $id\"\n", s.APIURL)
 	fmt.Fprintf(&b, "    curl -i %s/me -H \"Cookie: sessionid=$id\"\n\n", s.APIURL)
+	fmt.Fprintf(&b, "  Operate it (docs/design.md §8): the functions' audit lines (\"msg\":\"audit\") and metric\n")
+	fmt.Fprintf(&b, "  lines (\"_aws\", CloudWatch EMF) appear below as CloudWatch would store them;\n")
+	admin := "go run ./cmd/wxadmin -local"
+	if s.DynamoURL != "http://"+DefaultDynamoAddr {
+		admin += " -dynamodb-endpoint " + s.DynamoURL
+	}
+	fmt.Fprintf(&b, "    %s sessions list -openid <openid>\n\n", admin)
 	return b.String()
 }
 
