@@ -65,7 +65,7 @@ E2E_PKGS := ./tests/e2e/
 test-go:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/tests/e2e$$')
 
-RACE_PKGS := ./internal/devstack/... ./internal/wechat/... ./internal/dynamostore/... ./internal/wxtoken/... ./internal/wxuser/... ./wxapi/... $(E2E_PKGS)
+RACE_PKGS := ./internal/devstack/... ./internal/wechat/... ./internal/dynamostore/... ./internal/wxtoken/... ./internal/wxuser/... ./internal/phonestore/... ./wxapi/... $(E2E_PKGS)
 test-race:
 	$(GO) test -count=1 -race $(RACE_PKGS)
 

@@ -110,7 +110,7 @@ func TestFunctionsEndToEnd(t *testing.T) {
 	dir := binaries(t)
 	srv := dynalitetest.NewTestServer(t)
 	db := dynalitetest.Client(t, srv)
-	tables := dynalitetest.Tables(t, db, "SessionsTable", "UsersTable", "ProfilesTable")
+	tables := dynalitetest.Tables(t, db, "SessionsTable", "UsersTable", "ProfilesTable", "PhonesTable")
 	sessions, users, profiles := tables["SessionsTable"], tables["UsersTable"], tables["ProfilesTable"]
 	emu := wechatemu.New(wechatemu.Config{Logger: slog.New(slog.DiscardHandler)})
 	wx := httptest.NewServer(emu)
@@ -120,6 +120,7 @@ func TestFunctionsEndToEnd(t *testing.T) {
 		config.VarSessionsTable:    sessions,
 		config.VarUsersTable:       users,
 		config.VarProfilesTable:    profiles,
+		config.VarPhonesTable:      tables["PhonesTable"],
 		config.VarDynamoDBEndpoint: srv.Endpoint,
 		config.VarLogLevel:         "debug",
 	}

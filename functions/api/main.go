@@ -19,6 +19,7 @@ import (
 	"github.com/wxsession/wxsession/internal/dynamoclient"
 	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/internal/metrics"
+	"github.com/wxsession/wxsession/internal/phonestore"
 	"github.com/wxsession/wxsession/internal/profile"
 	"github.com/wxsession/wxsession/lambdamain"
 )
@@ -47,6 +48,10 @@ func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[
 	if err != nil {
 		return nil, err
 	}
+	phones, err := phonestore.NewStore(db, cfg.PhonesTable, cfg.UsersTable, nil)
+	if err != nil {
+		return nil, err
+	}
 	h := &api.Handler{
 		Sessions: sessions, Profiles: profiles, Logger: logger,
 		MaxLifetime: cfg.Sessions.TTL,
@@ -54,7 +59,7 @@ func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[
 		Metrics:     metrics.New(os.Stdout, cfg.MetricsNamespace),
 		// DELETE /me: every per-user store of this function is a data
 		// deleter (docs/business-guide.md §5).
-		Accounts: &account.Deleter{Sessions: sessions, Users: sessions, Data: []account.DataDeleter{profiles}},
+		Accounts: &account.Deleter{Sessions: sessions, Users: sessions, Data: []account.DataDeleter{profiles, phones}},
 	}
 	return h.Handle, nil
 }

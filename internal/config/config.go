@@ -125,7 +125,7 @@ var Vars = []Var{
 	{Name: VarSecretsManagerEndpoint, Meaning: "Secrets Manager endpoint URL override (local runs and tests)", Kind: KindURL},
 	{Name: VarMetricsNamespace, Meaning: "CloudWatch namespace of the EMF metric lines; unset means wxsession"},
 	{Name: VarTokensTable, Meaning: "the tokens table: the shared access_token per appid (wechat)"},
-	{Name: VarPhonesTable, Meaning: "the phones table: bindings, paid-lookup counters, phone code records (wechat)"},
+	{Name: VarPhonesTable, Meaning: "the phones table: bindings, paid-lookup counters, phone code records (wechat; api for DELETE /me)"},
 	{Name: VarPhoneUnique, Meaning: "true: a phone number is bound to at most one user (409 phone_in_use)", Setting: true, Kind: KindBool},
 	{Name: VarPhoneLookupsPerDay, Meaning: "paid phone number lookups per user per day, China time (default 5)", Setting: true, Kind: KindInt, MaxInt: MaxPhoneLookupsPerDay},
 	{Name: VarWatermarkMaxAge, Meaning: "how old the watermark of encryptedData may be, a Go duration (default 5m)", Setting: true, Kind: KindDuration, Min: time.Second},
@@ -533,6 +533,7 @@ type API struct {
 	SessionsTable string   // SESSIONS_TABLE, required (logout ends sessions)
 	UsersTable    string   // USERS_TABLE, required (DELETE /me deletes the user record)
 	ProfilesTable string   // PROFILES_TABLE, required
+	PhonesTable   string   // PHONES_TABLE, required (DELETE /me deletes the phone binding)
 	Sessions      Sessions // SESSION_TTL: GET /session refuses implausible sessions as the authorizer does
 	// MetricsNamespace is METRICS_NAMESPACE ("" = the metrics package's default).
 	MetricsNamespace string
@@ -545,6 +546,7 @@ func LoadAPI(getenv func(string) string) (API, error) {
 		SessionsTable: e.Required(VarSessionsTable),
 		UsersTable:    e.Required(VarUsersTable),
 		ProfilesTable: e.Required(VarProfilesTable),
+		PhonesTable:   e.Required(VarPhonesTable),
 		Sessions:      e.sessions(),
 	}
 	c.MetricsNamespace = e.String(VarMetricsNamespace, "")

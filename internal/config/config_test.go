@@ -327,10 +327,10 @@ func TestLoadAPI(t *testing.T) {
 		want    API
 		wantErr string
 	}{
-		{"ok", map[string]string{"SESSIONS_TABLE": "s", "USERS_TABLE": "u", "PROFILES_TABLE": "p"}, API{SessionsTable: "s", UsersTable: "u", ProfilesTable: "p", Sessions: defSessions}, ""},
-		{"missing all", map[string]string{}, API{Sessions: defSessions}, "configuration: missing SESSIONS_TABLE, USERS_TABLE, PROFILES_TABLE"},
-		{"missing profiles", map[string]string{"SESSIONS_TABLE": "s", "USERS_TABLE": "u"}, API{SessionsTable: "s", UsersTable: "u", Sessions: defSessions}, "configuration: missing PROFILES_TABLE"},
-		{"missing users", map[string]string{"SESSIONS_TABLE": "s", "PROFILES_TABLE": "p"}, API{SessionsTable: "s", ProfilesTable: "p", Sessions: defSessions}, "configuration: missing USERS_TABLE"},
+		{"ok", map[string]string{"SESSIONS_TABLE": "s", "USERS_TABLE": "u", "PROFILES_TABLE": "p", "PHONES_TABLE": "ph"}, API{SessionsTable: "s", UsersTable: "u", ProfilesTable: "p", PhonesTable: "ph", Sessions: defSessions}, ""},
+		{"missing all", map[string]string{}, API{Sessions: defSessions}, "configuration: missing SESSIONS_TABLE, USERS_TABLE, PROFILES_TABLE, PHONES_TABLE"},
+		{"missing profiles", map[string]string{"SESSIONS_TABLE": "s", "USERS_TABLE": "u", "PHONES_TABLE": "ph"}, API{SessionsTable: "s", UsersTable: "u", PhonesTable: "ph", Sessions: defSessions}, "configuration: missing PROFILES_TABLE"},
+		{"missing users", map[string]string{"SESSIONS_TABLE": "s", "PROFILES_TABLE": "p", "PHONES_TABLE": "ph"}, API{SessionsTable: "s", ProfilesTable: "p", PhonesTable: "ph", Sessions: defSessions}, "configuration: missing USERS_TABLE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

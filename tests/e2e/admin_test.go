@@ -315,6 +315,10 @@ func TestDeleteMe(t *testing.T) {
 	if r := do(t, http.MethodPut, stk.APIURL+"/me/profile", `{"nickname":"bye"}`, bearer(s1.SessionID)...); r.Status != http.StatusOK {
 		t.Fatalf("PUT /me/profile: %s", r)
 	}
+	number := randomNumber()
+	if r := do(t, http.MethodPost, stk.APIURL+"/me/phone", `{"code":"`+phoneCode(t, openid, number)+`"}`, bearer(s1.SessionID)...); r.Status != http.StatusOK {
+		t.Fatalf("POST /me/phone: %s", r)
+	}
 	r := do(t, http.MethodDelete, stk.APIURL+"/me", "", bearer(s1.SessionID)...)
 	if r.Status != http.StatusNoContent || len(r.Body) != 0 {
 		t.Fatalf("DELETE /me: %s, want 204", r)
@@ -329,6 +333,11 @@ func TestDeleteMe(t *testing.T) {
 		}
 	}
 	assertUserGone(t, openid)
+	for _, it := range scanAll(t, "PhonesTable") {
+		if strings.Contains(str(it, "user"), openid) || strings.Contains(str(it, "owner"), openid) || str(it, "pure_phone_number") == number {
+			t.Errorf("the phones table still holds an item of the deleted user: %s/%s", str(it, "user"), str(it, "item"))
+		}
+	}
 	// Signing up again starts from nothing.
 	again := login(t, openid)
 	if r := do(t, http.MethodGet, stk.APIURL+"/me/profile", "", bearer(again.SessionID)...); r.Status != http.StatusOK || strings.Contains(string(r.Body), "bye") {

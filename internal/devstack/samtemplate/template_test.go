@@ -105,7 +105,7 @@ func TestRepoTemplateFunctions(t *testing.T) {
 			"WECHAT_API_BASE": "",
 		})},
 		{"AuthorizerFunction", 5 * time.Second, sessions(map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"})},
-		{"ApiFunction", 10 * time.Second, sessions(map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "PROFILES_TABLE": "ProfilesTable", "USERS_TABLE": "UsersTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"})},
+		{"ApiFunction", 10 * time.Second, sessions(map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "PROFILES_TABLE": "ProfilesTable", "USERS_TABLE": "UsersTable", "PHONES_TABLE": "PhonesTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"})},
 		{"WechatFunction", 10 * time.Second, sessions(map[string]string{
 			"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "USERS_TABLE": "UsersTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local",
 			"WECHAT_APPID": "wx1234567890abcdef", "WECHAT_SECRET_PARAMETER": "/wxsession/wechat-secret", "WECHAT_SECRET": "",

@@ -1,8 +1,9 @@
-package wxuser_test
+package phonestore_test
 
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,19 +15,19 @@ import (
 
 	"github.com/wxsession/wxsession/internal/devstack/dynalite"
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
-	"github.com/wxsession/wxsession/internal/wxuser"
+	"github.com/wxsession/wxsession/internal/phonestore"
 )
 
 var srv *dynalite.Server
 
 func TestMain(m *testing.M) { dynalitetest.Main(m, &srv) }
 
-func newStore(t *testing.T, now func() time.Time) (*wxuser.Store, *dynamodb.Client, string) {
+func newStore(t *testing.T, now func() time.Time) (*phonestore.Store, *dynamodb.Client, string) {
 	t.Helper()
 	db := dynalitetest.Client(t, srv)
 	names := dynalitetest.Tables(t, db, "PhonesTable", "UsersTable")
 	phones, users := names["PhonesTable"], names["UsersTable"]
-	st, err := wxuser.NewStore(db, phones, users, now)
+	st, err := phonestore.NewStore(db, phones, users, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func newStore(t *testing.T, now func() time.Time) (*wxuser.Store, *dynamodb.Clie
 func TestBindShared(t *testing.T) {
 	st, _, _ := newStore(t, nil)
 	ctx := context.Background()
-	p := wxuser.Phone{PhoneNumber: "13800138000", PurePhoneNumber: "13800138000", CountryCode: "86"}
+	p := phonestore.Phone{PhoneNumber: "13800138000", PurePhoneNumber: "13800138000", CountryCode: "86"}
 	for _, u := range []string{"wxa#o1", "wxa#o2"} {
 		if err := st.Bind(ctx, u, "wxa", p, false); err != nil {
 			t.Fatalf("%s: %v", u, err)
@@ -50,7 +51,7 @@ func TestBindShared(t *testing.T) {
 	if _, had, err := st.Unbind(ctx, "wxa#o1", "wxa"); err != nil || !had {
 		t.Fatalf("unbind: %v %v", had, err)
 	}
-	if _, err := st.Phone(ctx, "wxa#o1"); !errors.Is(err, wxuser.ErrNotFound) {
+	if _, err := st.Phone(ctx, "wxa#o1"); !errors.Is(err, phonestore.ErrNotFound) {
 		t.Errorf("after unbind: %v", err)
 	}
 }
@@ -60,11 +61,11 @@ func TestBindUniqueAndStaleClaim(t *testing.T) {
 	now := time.Now()
 	st, db, phones := newStore(t, func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
 	ctx := context.Background()
-	p := wxuser.Phone{PhoneNumber: "13800138001", PurePhoneNumber: "13800138001", CountryCode: "86"}
+	p := phonestore.Phone{PhoneNumber: "13800138001", PurePhoneNumber: "13800138001", CountryCode: "86"}
 	if err := st.Bind(ctx, "wxa#o1", "wxa", p, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Bind(ctx, "wxa#o2", "wxa", p, true); !errors.Is(err, wxuser.ErrPhoneInUse) {
+	if err := st.Bind(ctx, "wxa#o2", "wxa", p, true); !errors.Is(err, phonestore.ErrPhoneInUse) {
 		t.Fatalf("second user: %v", err)
 	}
 	// The same number in another app is another number.
@@ -78,17 +79,17 @@ func TestBindUniqueAndStaleClaim(t *testing.T) {
 		"user": &types.AttributeValueMemberS{Value: "wxa#o1"}, "item": &types.AttributeValueMemberS{Value: "phone"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Bind(ctx, "wxa#o2", "wxa", p, true); !errors.Is(err, wxuser.ErrPhoneInUse) {
+	if err := st.Bind(ctx, "wxa#o2", "wxa", p, true); !errors.Is(err, phonestore.ErrPhoneInUse) {
 		t.Fatalf("within the grace period: %v", err)
 	}
 	mu.Lock()
-	now = now.Add(wxuser.ClaimGrace)
+	now = now.Add(phonestore.ClaimGrace)
 	mu.Unlock()
 	if err := st.Bind(ctx, "wxa#o2", "wxa", p, true); err != nil {
 		t.Fatalf("after o1's binding vanished: %v", err)
 	}
 	// Concurrent claims of a free number: exactly one wins.
-	q := wxuser.Phone{PhoneNumber: "13800138002", PurePhoneNumber: "13800138002", CountryCode: "86"}
+	q := phonestore.Phone{PhoneNumber: "13800138002", PurePhoneNumber: "13800138002", CountryCode: "86"}
 	var won atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -99,7 +100,7 @@ func TestBindUniqueAndStaleClaim(t *testing.T) {
 			switch {
 			case err == nil:
 				won.Add(1)
-			case !errors.Is(err, wxuser.ErrPhoneInUse):
+			case !errors.Is(err, phonestore.ErrPhoneInUse):
 				t.Error(err)
 			}
 		}()
@@ -124,7 +125,7 @@ func TestLookupQuota(t *testing.T) {
 			defer wg.Done()
 			if _, err := st.ReserveLookup(ctx, "wxa#q", 5); err == nil {
 				ok.Add(1)
-			} else if !errors.Is(err, wxuser.ErrLookupLimited) {
+			} else if !errors.Is(err, phonestore.ErrLookupLimited) {
 				t.Error(err)
 			}
 		}()
@@ -134,7 +135,7 @@ func TestLookupQuota(t *testing.T) {
 		t.Fatalf("%d lookups allowed, want 5", ok.Load())
 	}
 	day, err := st.ReserveLookup(ctx, "wxa#q", 5)
-	if !errors.Is(err, wxuser.ErrLookupLimited) || day != "2026-01-01" {
+	if !errors.Is(err, phonestore.ErrLookupLimited) || day != "2026-01-01" {
 		t.Fatalf("6th: %v on %s", err, day)
 	}
 	st.RefundLookup(ctx, "wxa#q", day)
@@ -159,8 +160,8 @@ func TestCodeRecord(t *testing.T) {
 	if err != nil || started || rec.State != "pending" {
 		t.Fatalf("second while pending: %+v %v %v", rec, started, err)
 	}
-	p := wxuser.Phone{PhoneNumber: "1", PurePhoneNumber: "13800000000", CountryCode: "86"}
-	if err := st.FinishCode(ctx, "wxa#c", "code1", wxuser.CodeRecord{Phone: p}); err != nil {
+	p := phonestore.Phone{PhoneNumber: "1", PurePhoneNumber: "13800000000", CountryCode: "86"}
+	if err := st.FinishCode(ctx, "wxa#c", "code1", phonestore.CodeRecord{Phone: p}); err != nil {
 		t.Fatal(err)
 	}
 	rec, started, err = st.StartCode(ctx, "wxa#c", "code1", time.Minute)
@@ -184,5 +185,50 @@ func TestCodeRecord(t *testing.T) {
 			t.Fatal("expired lease never taken over")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestDeleteUserData: an account deletion removes every phone item of the
+// user (binding, its number's claim, lookup counters, code records) and
+// nothing of another user; a second deletion finds nothing and succeeds.
+func TestDeleteUserData(t *testing.T) {
+	st, db, phones := newStore(t, nil)
+	ctx := context.Background()
+	p := phonestore.Phone{PhoneNumber: "13900139000", PurePhoneNumber: "13900139000", CountryCode: "86"}
+	if err := st.Bind(ctx, "wxa#gone", "wxa", p, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ReserveLookup(ctx, "wxa#gone", 5); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.StartCode(ctx, "wxa#gone", "code-1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	other := phonestore.Phone{PhoneNumber: "13700137000", PurePhoneNumber: "13700137000", CountryCode: "86"}
+	if err := st.Bind(ctx, "wxa#stays", "wxa", other, true); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := st.DeleteUserData(ctx, "wxa", "gone"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(phones), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range out.Items {
+		for _, v := range it {
+			if sv, ok := v.(*types.AttributeValueMemberS); ok && (strings.Contains(sv.Value, "gone") || strings.Contains(sv.Value, "13900139000")) {
+				t.Errorf("an item of the deleted user remains: %v", it)
+			}
+		}
+	}
+	if got, err := st.Phone(ctx, "wxa#stays"); err != nil || got != other {
+		t.Errorf("another user's binding: %v, %v", got, err)
+	}
+	// The number is free for someone else at once.
+	if err := st.Bind(ctx, "wxa#next", "wxa", p, true); err != nil {
+		t.Errorf("binding the deleted user's number: %v", err)
 	}
 }

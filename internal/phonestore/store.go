@@ -1,0 +1,479 @@
+// Package phonestore keeps the phone numbers bound to users (the phones
+// table: bindings, number claims, paid-lookup counters, code records) and
+// reads and writes the session_key in the users table, for the wechat
+// function (package wxuser, docs/design.md §7). It links no WeChat client,
+// so the api function can delete a user's phone data (DELETE /me,
+// docs/design.md §8.6) without one.
+package phonestore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wxsession/wxsession/internal/dynamoclient"
+	"github.com/wxsession/wxsession/internal/dynamostore"
+	"github.com/wxsession/wxsession/session"
+)
+
+// The phones table (template.yaml: PhonesTable): partition key "user",
+// sort key "item", TTL attribute "expires_at". Items:
+//
+//	user=<appid>#<openid>  item=phone              the binding: phone_number, pure_phone_number, country_code, bound_at
+//	user=<appid>#<openid>  item=lookups#YYYY-MM-DD n: paid lookups that day (China time); TTL 2 days
+//	user=<appid>#<openid>  item=code#<sha256(code)> a getPhoneNumber code being or already exchanged: state, the answer; TTL 5 min
+//	user=number#<appid>#<cc>#<pure> item=claim     owner: the user key holding the number (PHONE_UNIQUE only)
+const (
+	AttrUser      = "user"
+	AttrItem      = "item"
+	AttrExpiresAt = "expires_at"
+
+	itemPhone       = "phone"
+	itemClaim       = "claim"
+	prefixLookups   = "lookups#"
+	prefixCode      = "code#"
+	prefixNumberKey = "number#"
+)
+
+// Phone is a bound phone number, as WeChat reports it.
+type Phone struct {
+	PhoneNumber     string `json:"phone_number" dynamodbav:"phone_number"`
+	PurePhoneNumber string `json:"pure_phone_number" dynamodbav:"pure_phone_number"`
+	CountryCode     string `json:"country_code" dynamodbav:"country_code"`
+}
+
+// number is the uniqueness key of a phone: country code and pure number.
+func (p Phone) number() string { return p.CountryCode + "#" + p.PurePhoneNumber }
+
+// Masked is the phone number for logs: the last 4 digits only.
+func (p Phone) Masked() string {
+	n := p.PurePhoneNumber
+	if len(n) <= 4 {
+		return "****"
+	}
+	return "+" + p.CountryCode + " ***" + n[len(n)-4:]
+}
+
+// ErrPhoneInUse: PHONE_UNIQUE is on and another user holds the number.
+var ErrPhoneInUse = errors.New("the phone number is bound to another user")
+
+// ErrNotFound: nothing stored (no binding, no session_key).
+var ErrNotFound = errors.New("not found")
+
+// Store keeps phone bindings, paid-lookup counters and code records in the
+// phones table, and reads and writes the session_key in the users table.
+type Store struct {
+	db     *dynamodb.Client
+	phones string
+	users  string
+	now    func() time.Time
+}
+
+// NewStore returns a Store; it does no I/O.
+func NewStore(db *dynamodb.Client, phonesTable, usersTable string, now func() time.Time) (*Store, error) {
+	if db == nil || phonesTable == "" || usersTable == "" {
+		return nil, errors.New("phonestore: store needs a client, the phones table and the users table")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: db, phones: phonesTable, users: usersTable, now: now}, nil
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func n(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func key(user, item string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrUser: s(user), AttrItem: s(item)}
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+// usersKey is the users table's key of a user. The users table is the
+// login's (package dynamostore); only the session_key attribute is read and
+// written here.
+func usersKey(appid, openid string) map[string]types.AttributeValue {
+	return dynamostore.UsersTableKey(appid, openid)
+}
+
+// SessionKey returns the user's latest session_key; ErrNotFound if none.
+func (st *Store) SessionKey(ctx context.Context, appid, openid string) (string, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:                aws.String(st.users),
+		Key:                      usersKey(appid, openid),
+		ConsistentRead:           aws.Bool(true),
+		ProjectionExpression:     aws.String("#sk"),
+		ExpressionAttributeNames: map[string]string{"#sk": dynamostore.AttrSessionKey},
+	})
+	if err != nil {
+		return "", dynamoclient.Wrap("phonestore: read session_key", err)
+	}
+	v, ok := out.Item[dynamostore.AttrSessionKey].(*types.AttributeValueMemberS)
+	if !ok || v.Value == "" {
+		return "", ErrNotFound
+	}
+	return v.Value, nil
+}
+
+// SetSessionKey replaces the user's session_key old with next (after
+// resetusersessionkey). If a login replaced old meanwhile, the login's key
+// stays (it is at least as recent) and false is returned.
+func (st *Store) SetSessionKey(ctx context.Context, appid, openid, old, next string) (bool, error) {
+	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(st.users),
+		Key:                       usersKey(appid, openid),
+		UpdateExpression:          aws.String("SET #sk = :next"),
+		ConditionExpression:       aws.String("#sk = :old"),
+		ExpressionAttributeNames:  map[string]string{"#sk": dynamostore.AttrSessionKey},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":next": s(next), ":old": s(old)},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, dynamoclient.Wrap("phonestore: write session_key", err)
+	}
+	return true, nil
+}
+
+// bindingItem is the stored binding.
+type bindingItem struct {
+	Phone
+	BoundAt int64 `dynamodbav:"bound_at"`
+}
+
+// Phone returns the user's bound phone; ErrNotFound if none.
+func (st *Store) Phone(ctx context.Context, user string) (Phone, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(st.phones), Key: key(user, itemPhone), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return Phone{}, dynamoclient.Wrap("phonestore: read phone", err)
+	}
+	if out.Item == nil {
+		return Phone{}, ErrNotFound
+	}
+	var b bindingItem
+	if err := attributevalue.UnmarshalMap(out.Item, &b); err != nil || b.PurePhoneNumber == "" {
+		return Phone{}, ErrNotFound
+	}
+	return b.Phone, nil
+}
+
+// Bind binds p to user, replacing an earlier binding. With unique, the
+// number is first claimed for user (ErrPhoneInUse if another user holds
+// it; a claim whose owner no longer has that number bound is stale and
+// taken over), then the binding is written, then the claim of the user's
+// previous number is released. A crash between the steps leaves at most a
+// stale claim, which the next claimant takes over once it is older than
+// ClaimGrace: never two owners.
+func (st *Store) Bind(ctx context.Context, user, appid string, p Phone, unique bool) error {
+	claimKey := prefixNumberKey + appid + "#" + p.number()
+	if unique {
+		if err := st.claim(ctx, claimKey, user); err != nil {
+			return err
+		}
+	}
+	b := bindingItem{Phone: p, BoundAt: st.now().Unix()}
+	item, err := attributevalue.MarshalMap(b)
+	if err != nil {
+		return fmt.Errorf("phonestore: encode binding: %w", err)
+	}
+	item[AttrUser], item[AttrItem] = s(user), s(itemPhone)
+	out, err := st.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(st.phones), Item: item, ReturnValues: types.ReturnValueAllOld,
+	})
+	if err != nil {
+		return dynamoclient.Wrap("phonestore: write binding", err)
+	}
+	var old bindingItem
+	if out.Attributes != nil && attributevalue.UnmarshalMap(out.Attributes, &old) == nil &&
+		old.PurePhoneNumber != "" && old.number() != p.number() {
+		st.release(ctx, prefixNumberKey+appid+"#"+old.number(), user)
+	}
+	return nil
+}
+
+// Unbind removes user's binding (and its claim); unbinding nothing is not
+// an error. It returns the removed phone, if any.
+func (st *Store) Unbind(ctx context.Context, user, appid string) (Phone, bool, error) {
+	out, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(st.phones), Key: key(user, itemPhone), ReturnValues: types.ReturnValueAllOld,
+	})
+	if err != nil {
+		return Phone{}, false, dynamoclient.Wrap("phonestore: delete binding", err)
+	}
+	var old bindingItem
+	if out.Attributes == nil || attributevalue.UnmarshalMap(out.Attributes, &old) != nil || old.PurePhoneNumber == "" {
+		return Phone{}, false, nil
+	}
+	st.release(ctx, prefixNumberKey+appid+"#"+old.number(), user)
+	return old.Phone, true, nil
+}
+
+// DeleteUserData removes everything the phones table holds about the user:
+// its part of an account deletion (account.DataDeleter; docs/design.md
+// §8.6). First the binding and its number's claim (Unbind), then every
+// other item of the user's partition (paid-lookup counters, code records),
+// found with a strongly consistent Query. Deleting nothing is not an error;
+// an interrupted deletion is finished by the next one.
+func (st *Store) DeleteUserData(ctx context.Context, appID, openID string) error {
+	user := session.UserKey(appID, openID)
+	if _, _, err := st.Unbind(ctx, user, appID); err != nil {
+		return err
+	}
+	p := dynamodb.NewQueryPaginator(st.db, &dynamodb.QueryInput{
+		TableName:                 aws.String(st.phones),
+		KeyConditionExpression:    aws.String("#u = :u"),
+		ProjectionExpression:      aws.String("#u, #i"),
+		ExpressionAttributeNames:  map[string]string{"#u": AttrUser, "#i": AttrItem},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":u": s(user)},
+		ConsistentRead:            aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return dynamoclient.Wrap("phonestore: list the user's items", err)
+		}
+		for _, it := range page.Items {
+			item, ok := it[AttrItem].(*types.AttributeValueMemberS)
+			if !ok {
+				continue
+			}
+			if _, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(st.phones), Key: key(user, item.Value)}); err != nil {
+				return dynamoclient.Wrap("phonestore: delete the user's items", err)
+			}
+		}
+	}
+	return nil
+}
+
+// ClaimGrace is how long a new claim counts as live even though its
+// owner's binding does not show the number yet (the binding is written
+// right after the claim): longer than the function's timeout, so a claim
+// is only taken over once its owner's bind has certainly ended.
+const ClaimGrace = 30 * time.Second
+
+// claim makes user the owner of claimKey.
+func (st *Store) claim(ctx context.Context, claimKey, user string) error {
+	for range 3 {
+		now := st.now()
+		_, err := st.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(st.phones),
+			Item: map[string]types.AttributeValue{AttrUser: s(claimKey), AttrItem: s(itemClaim), "owner": s(user),
+				"claimed_at": n(now.UnixMilli())},
+			ConditionExpression:       aws.String("attribute_not_exists(#u) OR #o = :me"),
+			ExpressionAttributeNames:  map[string]string{"#u": AttrUser, "#o": "owner"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":me": s(user)},
+		})
+		if err == nil {
+			return nil
+		}
+		if !isConditionFailed(err) {
+			return dynamoclient.Wrap("phonestore: claim number", err)
+		}
+		// Held by someone: is the claim stale (its owner no longer has
+		// this number bound)?
+		out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String(st.phones), Key: key(claimKey, itemClaim), ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			return dynamoclient.Wrap("phonestore: read claim", err)
+		}
+		owner, _ := out.Item["owner"].(*types.AttributeValueMemberS)
+		if owner == nil {
+			continue // released meanwhile
+		}
+		if at, ok := out.Item["claimed_at"].(*types.AttributeValueMemberN); ok {
+			if ms, err := strconv.ParseInt(at.Value, 10, 64); err == nil && now.Sub(time.UnixMilli(ms)) < ClaimGrace {
+				return ErrPhoneInUse // its owner may be binding it right now
+			}
+		}
+		held, err := st.Phone(ctx, owner.Value)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if err == nil && strings.HasSuffix(claimKey, "#"+held.number()) {
+			return ErrPhoneInUse
+		}
+		// Stale: take it over, if it is still that owner's.
+		_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(st.phones),
+			Item: map[string]types.AttributeValue{AttrUser: s(claimKey), AttrItem: s(itemClaim), "owner": s(user),
+				"claimed_at": n(now.UnixMilli())},
+			ConditionExpression:       aws.String("#o = :old"),
+			ExpressionAttributeNames:  map[string]string{"#o": "owner"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":old": s(owner.Value)},
+		})
+		if err == nil {
+			return nil
+		}
+		if !isConditionFailed(err) {
+			return dynamoclient.Wrap("phonestore: take over claim", err)
+		}
+	}
+	return ErrPhoneInUse
+}
+
+// release deletes claimKey if user owns it (best effort: a claim left
+// behind is stale and taken over by the next claimant).
+func (st *Store) release(ctx context.Context, claimKey, user string) {
+	_, _ = st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(st.phones),
+		Key:                       key(claimKey, itemClaim),
+		ConditionExpression:       aws.String("#o = :me"),
+		ExpressionAttributeNames:  map[string]string{"#o": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": s(user)},
+	})
+}
+
+// ChinaTime is UTC+8: WeChat counts its quotas per calendar day there.
+var ChinaTime = time.FixedZone("UTC+8", 8*3600)
+
+// ErrLookupLimited: the user used up the day's paid lookups.
+var ErrLookupLimited = errors.New("daily phone lookups used up")
+
+// ReserveLookup counts one paid lookup for user today (China time) unless
+// limit are already counted (ErrLookupLimited). A conditional ADD: exact
+// under concurrency.
+func (st *Store) ReserveLookup(ctx context.Context, user string, limit int) (day string, err error) {
+	now := st.now()
+	day = now.In(ChinaTime).Format(time.DateOnly)
+	if limit <= 0 {
+		return day, ErrLookupLimited
+	}
+	_, err = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(st.phones),
+		Key:                       key(user, prefixLookups+day),
+		UpdateExpression:          aws.String("ADD #n :one SET #exp = :exp"),
+		ConditionExpression:       aws.String("attribute_not_exists(#n) OR #n < :limit"),
+		ExpressionAttributeNames:  map[string]string{"#n": "n", "#exp": AttrExpiresAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": n(1), ":limit": n(int64(limit)), ":exp": n(now.Add(48 * time.Hour).Unix())},
+	})
+	if isConditionFailed(err) {
+		return day, ErrLookupLimited
+	}
+	if err != nil {
+		return day, dynamoclient.Wrap("phonestore: count lookup", err)
+	}
+	return day, nil
+}
+
+// RefundLookup gives back a lookup reserved on day that WeChat did not
+// charge (best effort).
+func (st *Store) RefundLookup(ctx context.Context, user, day string) {
+	_, _ = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(st.phones),
+		Key:                       key(user, prefixLookups+day),
+		UpdateExpression:          aws.String("ADD #n :minus"),
+		ConditionExpression:       aws.String("#n > :zero"),
+		ExpressionAttributeNames:  map[string]string{"#n": "n"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":minus": n(-1), ":zero": n(0)},
+	})
+}
+
+// CodeRecord is what is kept of a getPhoneNumber code for 5 minutes, so the
+// same code again gets the same answer without a second (paid) call.
+type CodeRecord struct {
+	State string `dynamodbav:"state"` // "pending" or "done"
+	// Phone is WeChat's answer; empty when WeChat refused the code (40029).
+	Phone
+	LeaseUntil int64 `dynamodbav:"lease_until,omitempty"` // ms
+	ExpiresAt  int64 `dynamodbav:"expires_at"`
+}
+
+// CodeTTL is how long a code record is kept (WeChat's codes live 5 minutes).
+const CodeTTL = 5 * time.Minute
+
+// codeItem is the sort key of code's record: the code's SHA-256, so the
+// code itself rests nowhere.
+func codeItem(code string) string {
+	h := sha256.Sum256([]byte(code))
+	return prefixCode + base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// StartCode records that user is exchanging code, unless a live record
+// exists: then it returns that record (started=false). A pending record
+// whose lease has ended (its exchanger died) is taken over.
+func (st *Store) StartCode(ctx context.Context, user, code string, lease time.Duration) (rec CodeRecord, started bool, err error) {
+	now := st.now()
+	_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(st.phones),
+		Item: map[string]types.AttributeValue{AttrUser: s(user), AttrItem: s(codeItem(code)), "state": s("pending"),
+			"lease_until": n(now.Add(lease).UnixMilli()), AttrExpiresAt: n(now.Add(CodeTTL).Unix())},
+		ConditionExpression:      aws.String("attribute_not_exists(#u) OR #exp <= :nowS OR (#st = :pending AND #lu <= :nowMS)"),
+		ExpressionAttributeNames: map[string]string{"#u": AttrUser, "#exp": AttrExpiresAt, "#st": "state", "#lu": "lease_until"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":nowS": n(now.Unix()), ":nowMS": n(now.UnixMilli()),
+			":pending": s("pending")},
+	})
+	if err == nil {
+		return CodeRecord{State: "pending"}, true, nil
+	}
+	if !isConditionFailed(err) {
+		return CodeRecord{}, false, dynamoclient.Wrap("phonestore: start code", err)
+	}
+	rec, err = st.Code(ctx, user, code)
+	return rec, false, err
+}
+
+// Code reads code's record.
+func (st *Store) Code(ctx context.Context, user, code string) (CodeRecord, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(st.phones), Key: key(user, codeItem(code)), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return CodeRecord{}, dynamoclient.Wrap("phonestore: read code", err)
+	}
+	if out.Item == nil {
+		return CodeRecord{}, ErrNotFound
+	}
+	var rec CodeRecord
+	if err := attributevalue.UnmarshalMap(out.Item, &rec); err != nil {
+		return CodeRecord{}, fmt.Errorf("phonestore: decode code record: %w", err)
+	}
+	return rec, nil
+}
+
+// FinishCode stores the answer given for code (kept until the record's
+// 5 minutes end).
+func (st *Store) FinishCode(ctx context.Context, user, code string, rec CodeRecord) error {
+	rec.State = "done"
+	rec.LeaseUntil = 0
+	rec.ExpiresAt = st.now().Add(CodeTTL).Unix()
+	item, err := attributevalue.MarshalMap(rec)
+	if err != nil {
+		return fmt.Errorf("phonestore: encode code record: %w", err)
+	}
+	item[AttrUser], item[AttrItem] = s(user), s(codeItem(code))
+	if _, err := st.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(st.phones), Item: item}); err != nil {
+		return dynamoclient.Wrap("phonestore: finish code", err)
+	}
+	return nil
+}
+
+// AbandonCode deletes code's pending record so that the code can be tried
+// again (after an answer that is not worth remembering, such as a 503).
+func (st *Store) AbandonCode(ctx context.Context, user, code string) {
+	_, _ = st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(st.phones),
+		Key:                       key(user, codeItem(code)),
+		ConditionExpression:       aws.String("#st = :pending"),
+		ExpressionAttributeNames:  map[string]string{"#st": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pending": s("pending")},
+	})
+}
