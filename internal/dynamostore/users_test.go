@@ -191,7 +191,11 @@ func TestEndSessionsCreatedBefore(t *testing.T) {
 	e.clock.Set(cut.Add(time.Second))
 	newer, _, _ := e.create(t, ident("oNew"), dynamostore.IssueInput{})
 	// A claim of a login under way is not a session.
-	if _, err := e.store.Claim(ctx, session.Hash(fixedID(9)), ""); err != nil {
+	pending, err := session.NewID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Claim(ctx, session.Hash(pending), ""); err != nil {
 		t.Fatal(err)
 	}
 
