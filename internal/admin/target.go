@@ -17,7 +17,6 @@ import (
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/wxsession/wxsession/internal/audit"
 	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
 )
@@ -220,6 +219,3 @@ func (t *Target) checkTables(ctx context.Context) error {
 	}
 	return nil
 }
-
-// actor is the audit actor of this operator.
-func (t *Target) actor() string { return audit.ActorOperatorPrefix + t.Operator }
