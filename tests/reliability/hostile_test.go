@@ -130,6 +130,9 @@ func TestHostileInput(t *testing.T) {
 	// not answer 405).
 	for _, path := range []string{"/login", "/me", "/me/profile", "/logout"} {
 		for _, m := range []string{"PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "FOO"} {
+			if m == "DELETE" && path == "/me" {
+				continue // the account deletion (docs/design.md §8.6): it would end this suite's session
+			}
 			c := hostileCase{name: m + " " + path, method: m, path: path, hdrs: []header{bearer(sid)}, status: 404}
 			if m != "HEAD" {
 				c.message = notFound
