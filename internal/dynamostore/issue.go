@@ -310,10 +310,11 @@ type slot struct {
 //     the exclusive mode's (replaced), and the oldest over the cap
 //     (evicted). A crash here leaves them ended and no new session. A
 //     failed write (from here on) puts the replaced slots back, so the
-//     sessions they name stay registered; a crash between steps 1 and 3
-//     cannot, and leaves the device's previous session unregistered: it
-//     stays valid (and listed) until it expires, is logged out or evicted,
-//     but the device's next login does not replace it.
+//     sessions they name stay registered. A crash between steps 1 and 3
+//     leaves the device's previous session unregistered and the slot
+//     naming the crashed login's claim: the device's next login, finding a
+//     claim where the slot pointed, looks the device's sessions up in the
+//     user index (one Query and one BatchGetItem) and ends them.
 //  4. PutItem of the session over the claim, conditional on the claim
 //     still being ours (a concurrent login of the same device may have
 //     ended it: ErrSuperseded).
@@ -371,7 +372,7 @@ func (s *Store) Issue(ctx context.Context, in IssueInput) (session.Session, []En
 	}
 	// Should a later step fail, the registry gets back the slots this
 	// update replaced, so that the sessions they name are not forgotten
-	// (a crash instead leaves them unregistered; see docs/design.md §3).
+	// (a crash instead is recovered by the device's next login, step 3).
 	restore := func() {
 		s.restoreSlots(ctx, user, own, old.slots[own.name], presentedSlot, old.slots[presentedSlot])
 	}
@@ -383,8 +384,12 @@ func (s *Store) Issue(ctx context.Context, in IssueInput) (session.Session, []En
 	// Decide what ends.
 	ends := map[string]session.Reason{}
 	var dead []slot // slots to remove besides those of ended sessions
+	devicePrev := ""
 	if prev, ok := old.slots[own.name]; ok && prev.SID != hash {
 		ends[prev.SID] = session.ReasonReplaced
+		if in.DeviceID != "" {
+			devicePrev = prev.SID
+		}
 	}
 	if in.Presented != "" && in.Presented != hash {
 		ends[in.Presented] = session.ReasonReplaced
@@ -437,13 +442,31 @@ func (s *Store) Issue(ctx context.Context, in IssueInput) (session.Session, []En
 	// 3. Tombstones first: a crash after them leaves no extra session.
 	var ended []Ended
 	for _, sid := range sortedKeys(ends) {
-		ok, err := s.endOne(ctx, sid, ends[sid])
+		var ok, wasClaim bool
+		var err error
+		if sid == devicePrev {
+			ok, wasClaim, err = s.endReturning(ctx, sid, ends[sid])
+		} else {
+			ok, err = s.endOne(ctx, sid, ends[sid])
+		}
 		if err != nil {
 			restore()
 			return session.Session{}, ended, err
 		}
 		if ok {
 			ended = append(ended, Ended{Hash: sid, Reason: ends[sid]})
+		}
+		if wasClaim {
+			// The device's slot named a login that never finished: it may
+			// have crashed after taking the slot and before ending the
+			// device's session before it, which the registry then no
+			// longer names. Find it in the user index (only in this case).
+			more, err := s.endDeviceOrphans(ctx, user, in.DeviceID, hash, nowUS)
+			if err != nil {
+				restore()
+				return session.Session{}, ended, err
+			}
+			ended = append(ended, more...)
 		}
 	}
 
@@ -489,6 +512,77 @@ func (s *Store) Issue(ctx context.Context, in IssueInput) (session.Session, []En
 	sess := it.session()
 	log.DebugContext(ctx, "session issued", "ended", len(ended))
 	return sess, ended, nil
+}
+
+// endReturning is endOne that also reports whether the item it ended was a
+// login claim (a login that took the device's slot and never finished).
+func (s *Store) endReturning(ctx context.Context, hash string, reason session.Reason) (ended, wasClaim bool, err error) {
+	out, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(s.sessions),
+		Item:                     tombstone(hash, reason, s.now()),
+		ConditionExpression:      aws.String("attribute_exists(#sid) AND attribute_not_exists(#ended)"),
+		ExpressionAttributeNames: map[string]string{"#sid": AttrSID, "#ended": AttrEndedReason},
+		ReturnValues:             types.ReturnValueAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, s.fail(ctx, s.log.With("op", "end", "reason", string(reason)), "end session", err)
+	}
+	_, claim := out.Attributes[AttrClaim]
+	_, failed := out.Attributes[AttrFailed]
+	return true, claim || failed, nil
+}
+
+// endDeviceOrphans ends the user's active sessions of deviceID created
+// before us (microseconds; so never a concurrent newer login's) other than
+// keep that the user index lists: the recovery after a login that crashed
+// between its user update and its tombstones (docs/design.md §3.3). It
+// costs a Query and a BatchGetItem per page, and only runs when the
+// device's slot named an unfinished login.
+func (s *Store) endDeviceOrphans(ctx context.Context, user, deviceID, keep string, before int64) ([]Ended, error) {
+	var ended []Ended
+	now := s.now()
+	err := s.eachIndexPage(ctx, user, 0, func(keys []indexKey) error {
+		for start := 0; start < len(keys); start += batchGetSize {
+			var hashes []string
+			for _, k := range keys[start:min(start+batchGetSize, len(keys))] {
+				if k.sid != keep {
+					hashes = append(hashes, k.sid)
+				}
+			}
+			if len(hashes) == 0 {
+				continue
+			}
+			items, err := s.batchGet(ctx, hashes)
+			if err != nil {
+				return err
+			}
+			for _, av := range items {
+				it, err := decodeItem(av)
+				if err != nil || it.kind() != kindSession || it.User != user || it.DeviceID != deviceID || it.CreatedUS >= before || !it.session().Active(now) {
+					continue
+				}
+				ok, err := s.endOne(ctx, it.SID, session.ReasonReplaced)
+				if err != nil {
+					return err
+				}
+				if ok {
+					ended = append(ended, Ended{Hash: it.SID, Reason: session.ReasonReplaced})
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return ended, s.fail(ctx, s.log.With("op", "issue"), "issue: find the device's sessions", err)
+	}
+	if len(ended) > 0 {
+		s.log.WarnContext(ctx, "ended sessions a crashed login left unregistered", "op", "issue", "count", len(ended))
+	}
+	return ended, nil
 }
 
 // oldUser is what Issue needs from the user item as it was.

@@ -774,3 +774,41 @@ func TestIndexKeyCollision(t *testing.T) {
 		})
 	}
 }
+
+// TestCrashAfterUserUpdate: a login that crashed after taking the device's
+// slot and before ending the device's previous session leaves that session
+// unregistered; the device's next login still ends it (docs/design.md §3.3).
+func TestCrashAfterUserUpdate(t *testing.T) {
+	e := newEnv(t, dynamostore.Config{})
+	ctx := context.Background()
+	u := ident("oUser-crash-000001")
+	pol := dynamostore.Policy{TTL: time.Hour}
+	rawX, _, _ := e.create(t, u, dynamostore.IssueInput{DeviceID: devA})
+	// The crashed login: its claim, then its user update, nothing else.
+	_, hash := newCodeHash(t)
+	c, err := e.store.Claim(ctx, hash, devA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dynamostore.UpdateUserOnly(e.store, ctx, dynamostore.IssueInput{Claim: c, AppID: appID, Identity: u, DeviceID: devA, Policy: pol}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.lookupReason(t, rawX); r != "" {
+		t.Fatalf("the previous session ended before the next login: %q", r)
+	}
+	e.clock.Set(e.clock.Now().Add(time.Second))
+	rawN, _, ended := e.create(t, u, dynamostore.IssueInput{DeviceID: devA, Policy: pol})
+	if r := e.lookupReason(t, rawX); r != session.ReasonReplaced {
+		t.Fatalf("the session the crashed login left: %q, want replaced", r)
+	}
+	if r := e.lookupReason(t, rawN); r != "" {
+		t.Fatalf("the new session: %q", r)
+	}
+	if len(ended) != 2 {
+		t.Errorf("ended %v, want the crashed login's claim and the orphaned session", ended)
+	}
+	list, _, err := e.store.ListSessions(ctx, session.UserKey(appID, u.OpenID), "", 0)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("ListSessions = %d, %v; want 1 (one session per device)", len(list), err)
+	}
+}
