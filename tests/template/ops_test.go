@@ -15,7 +15,7 @@ import (
 // for every function; the alarms, on metrics the functions really write
 // (names from internal/metrics, namespace equal to METRICS_NAMESPACE),
 // notifying the optional topic; a dashboard whose body is JSON; and route
-// throttling for POST /login from parameters.
+// throttling for POST /login and POST /me/phone from parameters.
 func TestOperations(t *testing.T) {
 	wantAlarms := []string{
 		"MisconfigurationAlarm", "AuthorizerErrorsAlarm", "Login5xxRateAlarm", "WeChatUnavailableRateAlarm",
@@ -144,11 +144,13 @@ func TestOperations(t *testing.T) {
 					mustJSON(t, r.Properties, &stage)
 				}
 			}
-			login := stage.RouteSettings["POST /login"]
-			rate, _ := json.Marshal(login["ThrottlingRateLimit"])
-			burst, _ := json.Marshal(login["ThrottlingBurstLimit"])
-			if string(rate) != `{"Ref":"LoginThrottleRate"}` || string(burst) != `{"Ref":"LoginThrottleBurst"}` {
-				t.Errorf("POST /login route settings %v: want throttling from LoginThrottleRate/LoginThrottleBurst", login)
+			for route, param := range map[string]string{"POST /login": "Login", "POST /me/phone": "Phone"} {
+				rs := stage.RouteSettings[route]
+				rate, _ := json.Marshal(rs["ThrottlingRateLimit"])
+				burst, _ := json.Marshal(rs["ThrottlingBurstLimit"])
+				if string(rate) != `{"Ref":"`+param+`ThrottleRate"}` || string(burst) != `{"Ref":"`+param+`ThrottleBurst"}` {
+					t.Errorf("%s route settings %v: want throttling from %sThrottleRate/%sThrottleBurst", route, rs, param, param)
+				}
 			}
 		})
 	}
