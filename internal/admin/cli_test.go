@@ -3,11 +3,12 @@ package admin
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
+	"github.com/wxsession/wxsession/internal/devstack/dynalite"
 	"github.com/wxsession/wxsession/internal/devstack/stack"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
 )
@@ -125,7 +126,15 @@ func TestLocalWithoutStack(t *testing.T) {
 // TestLocalWithoutTables: a DynamoDB without the template's tables (not a
 // wxsession stack) is refused before anything is done, naming the tables.
 func TestLocalWithoutTables(t *testing.T) {
-	srv := dynalitetest.NewTestServer(t)
+	// A fresh dynalite of its own, even when the suites run on a shared
+	// external server (which may hold tables of these names).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	srv, err := dynalite.Start(ctx, dynalite.Options{Logger: slog.New(slog.DiscardHandler)})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
 	var stdout, stderr bytes.Buffer
 	code := Main(context.Background(), []string{"-local", "-dynamodb-endpoint", srv.Endpoint, "users", "ban", "-openid", "o1"}, &stdout, &stderr, func(string) string { return "" })
 	if code != ExitError || !strings.Contains(stderr.String(), "has no table") || !strings.Contains(stderr.String(), TableAudit) {
