@@ -51,6 +51,21 @@ func runClientSuites(t *testing.T, apiURL, wechatURL, pattern string) {
 			secrets.add(id, "session id (node client)", -1)
 		}
 	}()
+	// admin.js runs wxadmin -local against this stack's DynamoDB and writes its audit lines
+	// here, for the end-of-run audit and leak checks.
+	adminOut := filepath.Join(t.TempDir(), "wxadmin-stderr")
+	defer func() {
+		b, err := os.ReadFile(adminOut)
+		if err != nil && !os.IsNotExist(err) {
+			t.Errorf("reading wxadmin's output: %v", err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "{") {
+				_, _ = adminLog.Write([]byte(l + "\n"))
+			}
+		}
+	}()
+	wxadminBin := wxadminBinary(t)
 	// One node process per file, one after the other: the files share the emulator's global
 	// fault state, and older node releases lack --test-concurrency.
 	for _, f := range files {
@@ -62,6 +77,9 @@ func runClientSuites(t *testing.T, apiURL, wechatURL, pattern string) {
 			"WXSESSION_API_URL="+apiURL,
 			"WXSESSION_WECHAT_URL="+wechatURL,
 			"WXSESSION_SEEN_IDS="+seen,
+			"WXSESSION_WXADMIN="+wxadminBin,
+			"WXSESSION_WXADMIN_LOG="+adminOut,
+			"WXSESSION_DYNAMODB_URL="+stk.DynamoURL,
 			"NO_COLOR=1",
 		)
 		var out bytes.Buffer
