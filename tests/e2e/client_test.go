@@ -119,3 +119,11 @@ func TestMiniProgramClientClocks(t *testing.T) {
 		})
 	}
 }
+
+// TestMiniProgramClientPages runs client/test/pages.js with a per-user cap above a page of
+// GET /me/sessions, so that the client's sessions() must follow next_cursor.
+func TestMiniProgramClientPages(t *testing.T) {
+	needStack(t)
+	withSettings(t, map[string]string{config.VarSessionMaxPerUser: "30"})
+	runClientSuites(t, stk.APIURL, stk.WeChatURL, "client/test/pages.js")
+}
