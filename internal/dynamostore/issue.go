@@ -497,8 +497,22 @@ func (s *Store) Issue(ctx context.Context, in IssueInput) (session.Session, []En
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		log.InfoContext(ctx, "login superseded by a concurrent login")
-		return session.Session{}, ended, ErrSuperseded
+		// The condition also fails when this very write was applied and
+		// its answer lost: the SDK's retry then finds our session where
+		// the claim was. Only a session item with our creation time,
+		// not ended since, is ours (docs/design.md §3); anything else is
+		// a concurrent login that took the claim.
+		cur, ok, gerr := s.getItem(ctx, "issue-verify", hash)
+		if gerr != nil {
+			restore()
+			return session.Session{}, ended, gerr
+		}
+		if !ok || cur.Claim != "" || cur.EndedReason != "" || cur.CreatedUS != nowUS || cur.User != user {
+			log.InfoContext(ctx, "login superseded by a concurrent login")
+			return session.Session{}, ended, ErrSuperseded
+		}
+		log.InfoContext(ctx, "session write applied although its answer was lost")
+		err = nil
 	}
 	if err != nil {
 		restore()
