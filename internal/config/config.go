@@ -75,26 +75,36 @@ type Var struct {
 	Setting bool
 	// Secret marks a variable whose value is never quoted in an error.
 	Secret bool
-	// Kind says how Check validates a value.
+	// Kind says how a value is parsed and validated: the functions' loaders
+	// and Check both go through the same per-Kind parser, so that Check
+	// accepts exactly what a cold start accepts.
 	Kind Kind
 	// Min is a KindDuration variable's smallest value in AWS; a local run
 	// accepts LocalMinDuration (see Env.MinDuration).
 	Min time.Duration
-	// MaxInt is a KindInt variable's largest value.
+	// ZeroOff marks a KindDuration variable whose value 0 means "off" and
+	// is accepted below Min (SESSION_IDLE_TIMEOUT).
+	ZeroOff bool
+	// MaxInt is a KindInt variable's largest value (the smallest is 0).
 	MaxInt int
+	// Choices are a KindChoice variable's accepted values.
+	Choices []string
 }
 
-// Kind is how Check validates a variable's value.
+// Kind is how a variable's value is parsed and validated.
 type Kind int
 
-// Kinds.
+// Kinds. The zero Kind is no check at all: every entry of Vars names one
+// (config_test enforces it).
 const (
-	KindString   Kind = iota // any value
-	KindDuration             // a Go duration ≥ Min (≥ LocalMinDuration locally)
-	KindURLs                 // comma-separated absolute http(s) URLs
-	KindURL                  // one absolute http(s) URL
-	KindBool                 // true or false (1 or 0)
-	KindInt                  // a decimal integer from 0 to MaxInt
+	kindUnchecked Kind = iota
+	KindString         // any value (names of tables, parameters; LOG_LEVEL, which logging.New reads leniently)
+	KindDuration       // a Go duration ≥ Min (≥ LocalMinDuration locally); 0 too when ZeroOff
+	KindURLs           // comma-separated absolute http(s) URLs
+	KindURL            // one absolute http(s) URL
+	KindBool           // true or false (1 or 0)
+	KindInt            // a decimal integer from 0 to MaxInt
+	KindChoice         // one of Choices
 )
 
 // LocalMinDuration is the smallest duration setting a local run accepts
@@ -105,57 +115,131 @@ const LocalMinDuration = time.Second
 // Vars is the table of every variable in the block above, in the order
 // docs/design.md §5 lists them.
 var Vars = []Var{
-	{Name: VarAppID, Meaning: "the mini-program's appid (required by login)"},
-	{Name: VarSecret, Meaning: "the app secret itself (local runs; in AWS use a parameter or secret)", Secret: true},
-	{Name: VarSecretParameter, Meaning: "SSM Parameter Store name of the app secret (SecureString)"},
-	{Name: VarSecretARN, Meaning: "Secrets Manager ARN or name of the app secret"},
+	{Name: VarAppID, Meaning: "the mini-program's appid (required by login)", Kind: KindString},
+	{Name: VarSecret, Meaning: "the app secret itself (local runs; in AWS use a parameter or secret)", Secret: true, Kind: KindString},
+	{Name: VarSecretParameter, Meaning: "SSM Parameter Store name of the app secret (SecureString)", Kind: KindString},
+	{Name: VarSecretARN, Meaning: "Secrets Manager ARN or name of the app secret", Kind: KindString},
 	{Name: VarAPIBase, Meaning: "WeChat API base URLs, comma-separated, tried in order", Kind: KindURLs},
-	{Name: VarSessionsTable, Meaning: "the sessions table"},
-	{Name: VarUsersTable, Meaning: "the users table (login; api for DELETE /me)"},
-	{Name: VarProfilesTable, Meaning: "the profiles table (api)"},
+	{Name: VarSessionsTable, Meaning: "the sessions table", Kind: KindString},
+	{Name: VarUsersTable, Meaning: "the users table (login; api for DELETE /me)", Kind: KindString},
+	{Name: VarProfilesTable, Meaning: "the profiles table (api)", Kind: KindString},
 	{Name: VarSessionTTL, Meaning: "absolute session lifetime, a Go duration (default 336h); the authorizer refuses longer ones", Setting: true, Kind: KindDuration, Min: MinSessionTTL},
-	{Name: VarSessionIdleTimeout, Meaning: "end a session unused this long; 0 (default) = off, else ≥ the SESSION_TTL minimum", Setting: true},
+	{Name: VarSessionIdleTimeout, Meaning: "end a session unused this long; 0 (default) = off, else ≥ the SESSION_TTL minimum", Setting: true, Kind: KindDuration, Min: MinSessionTTL, ZeroOff: true},
 	{Name: VarSessionTouchInterval, Meaning: "least time between two renewal writes of a session (default a tenth of the idle timeout, ≥ 1s)", Setting: true, Kind: KindDuration, Min: MinTouchInterval},
-	{Name: VarSessionMaxPerUser, Meaning: "most active sessions per user (default 10; 0 = no cap)", Setting: true},
-	{Name: VarSessionOverflow, Meaning: "at the cap: evict_oldest (default) or reject_new (409 too_many_sessions)", Setting: true},
-	{Name: VarSessionExclusive, Meaning: "none (default), platform (one session per device.platform) or all (one per user)", Setting: true},
-	{Name: VarLogLevel, Meaning: "debug, info, warn or error", Setting: true},
+	{Name: VarSessionMaxPerUser, Meaning: "most active sessions per user (default 10; 0 = no cap)", Setting: true, Kind: KindInt, MaxInt: MaxMaxPerUser},
+	{Name: VarSessionOverflow, Meaning: "at the cap: evict_oldest (default) or reject_new (409 too_many_sessions)", Setting: true, Kind: KindChoice, Choices: []string{OverflowEvictOldest, OverflowRejectNew}},
+	{Name: VarSessionExclusive, Meaning: "none (default), platform (one session per device.platform) or all (one per user)", Setting: true, Kind: KindChoice, Choices: []string{ExclusiveNone, ExclusivePlatform, ExclusiveAll}},
+	{Name: VarLogLevel, Meaning: "debug, info, warn or error (an unknown level logs at info with a warning; it does not stop a cold start)", Setting: true, Kind: KindString},
 	{Name: VarDynamoDBEndpoint, Meaning: "DynamoDB endpoint URL (local runs only; unset = AWS)", Kind: KindURL},
 	{Name: VarSSMEndpoint, Meaning: "SSM endpoint URL override (local runs and tests)", Kind: KindURL},
 	{Name: VarSecretsManagerEndpoint, Meaning: "Secrets Manager endpoint URL override (local runs and tests)", Kind: KindURL},
-	{Name: VarMetricsNamespace, Meaning: "CloudWatch namespace of the EMF metric lines; unset means wxsession"},
-	{Name: VarTokensTable, Meaning: "the tokens table: the shared access_token per appid (wechat)"},
-	{Name: VarPhonesTable, Meaning: "the phones table: bindings, paid-lookup counters, phone code records (wechat; api for DELETE /me)"},
+	{Name: VarMetricsNamespace, Meaning: "CloudWatch namespace of the EMF metric lines; unset means wxsession", Kind: KindString},
+	{Name: VarTokensTable, Meaning: "the tokens table: the shared access_token per appid (wechat)", Kind: KindString},
+	{Name: VarPhonesTable, Meaning: "the phones table: bindings, paid-lookup counters, phone code records (wechat; api for DELETE /me)", Kind: KindString},
 	{Name: VarPhoneUnique, Meaning: "true: a phone number is bound to at most one user (409 phone_in_use)", Setting: true, Kind: KindBool},
 	{Name: VarPhoneLookupsPerDay, Meaning: "paid phone number lookups per user per day, China time (default 5)", Setting: true, Kind: KindInt, MaxInt: MaxPhoneLookupsPerDay},
 	{Name: VarWatermarkMaxAge, Meaning: "how old the watermark of encryptedData may be, a Go duration (default 5m)", Setting: true, Kind: KindDuration, Min: time.Second},
 }
 
-// Check validates every variable of Vars that getenv sets, by its Kind, and
-// reports every problem at once (an *Error). The local stack runs it on each
-// function's environment before starting anything, so that a bad value
-// (SESSION_TTL=abc, SESSION_TTL=3s in AWS) stops `make dev` with the message
-// instead of failing every request.
+// Check validates every variable of Vars with the parsers the functions'
+// loaders use at cold start (the session model's cross-variable rules
+// included), and reports every problem at once (an *Error). Unset variables
+// are not reported: which ones a function requires is its loader's
+// business. The local stack runs it on each function's environment before
+// starting anything, so that a bad value (SESSION_TTL=abc, SESSION_TTL=3s
+// in AWS, SESSION_OVERFLOW=bogus) stops `make dev` with the message instead
+// of failing the functions' start.
 func Check(getenv func(string) string) error {
 	e := NewEnv(getenv)
+	e.sessions()
 	for _, v := range Vars {
-		if e.lookup(v.Name) == "" {
-			continue
-		}
-		switch v.Kind {
-		case KindDuration:
-			e.Duration(v.Name, 0, e.MinDuration(v.Min))
-		case KindURLs:
-			e.URLs(v.Name, nil)
-		case KindURL:
-			e.URL(v.Name, "")
-		case KindBool:
-			e.Bool(v.Name, false)
-		case KindInt:
-			e.Int(v.Name, 0, 0, v.MaxInt)
+		if !e.read[v.Name] {
+			e.check(v)
 		}
 	}
 	return e.Err()
+}
+
+// check parses v's value by its Kind, recording a problem if it is invalid.
+func (e *Env) check(v Var) {
+	switch v.Kind {
+	case KindDuration:
+		e.DurationVar(v.Name, 0)
+	case KindURLs:
+		e.URLs(v.Name, nil)
+	case KindURL:
+		e.URL(v.Name, "")
+	case KindBool:
+		e.Bool(v.Name, false)
+	case KindInt:
+		e.IntVar(v.Name, 0)
+	case KindChoice:
+		e.Choice(v.Name, "")
+	case KindString:
+		e.String(v.Name, "")
+	default:
+		panic("config: " + v.Name + " has no Kind")
+	}
+}
+
+// lookupVar returns name's entry of Vars; a name missing from the table is
+// a programming error.
+func lookupVar(name string) Var {
+	for _, v := range Vars {
+		if v.Name == name {
+			return v
+		}
+	}
+	panic("config: " + name + " is not in config.Vars")
+}
+
+// mark records that name was parsed by its entry of Vars (Check then does
+// not parse it again).
+func (e *Env) mark(name string) {
+	if e.read == nil {
+		e.read = map[string]bool{}
+	}
+	e.read[name] = true
+}
+
+// DurationVar returns name (a KindDuration entry of Vars) as a Go duration
+// of at least its Min (MinDuration: LocalMinDuration in a local run), or 0
+// when the entry is ZeroOff and the value is 0, or def when it is unset or
+// blank. Anything else is recorded as invalid and def is returned.
+func (e *Env) DurationVar(name string, def time.Duration) time.Duration {
+	v := lookupVar(name)
+	e.mark(name)
+	min := e.MinDuration(v.Min)
+	if !v.ZeroOff {
+		return e.Duration(name, def, min)
+	}
+	s := e.lookup(name)
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d != 0 && d < min {
+		e.Invalid(name, s, "want 0 (off) or a Go duration ≥ "+shortDuration(min))
+		return def
+	}
+	return d
+}
+
+// IntVar returns name (a KindInt entry of Vars) as an integer from 0 to
+// its MaxInt, or def when it is unset or blank (see [Env.Int]).
+func (e *Env) IntVar(name string, def int) int {
+	v := lookupVar(name)
+	e.mark(name)
+	return e.Int(name, def, 0, v.MaxInt)
+}
+
+// Choice returns name (a KindChoice entry of Vars) if its value is one of
+// the entry's Choices, or def when it is unset or blank; anything else is
+// recorded as invalid and def is returned.
+func (e *Env) Choice(name, def string) string {
+	v := lookupVar(name)
+	e.mark(name)
+	return e.Enum(name, def, v.Choices...)
 }
 
 // Settings returns the names of the variables marked Setting.
@@ -219,23 +303,18 @@ type Sessions struct {
 
 // sessions reads the session model's variables.
 func (e *Env) sessions() Sessions {
-	minTTL := e.MinDuration(MinSessionTTL)
 	c := Sessions{
-		TTL:         e.Duration(VarSessionTTL, DefaultSessionTTL, minTTL),
-		IdleTimeout: e.Duration(VarSessionIdleTimeout, 0, 0),
-		MaxPerUser:  e.Int(VarSessionMaxPerUser, DefaultMaxPerUser, 0, MaxMaxPerUser),
-		Overflow:    e.Enum(VarSessionOverflow, OverflowEvictOldest, OverflowEvictOldest, OverflowRejectNew),
-		Exclusive:   e.Enum(VarSessionExclusive, ExclusiveNone, ExclusiveNone, ExclusivePlatform, ExclusiveAll),
+		TTL:        e.DurationVar(VarSessionTTL, DefaultSessionTTL),
+		MaxPerUser: e.IntVar(VarSessionMaxPerUser, DefaultMaxPerUser),
+		Overflow:   e.Choice(VarSessionOverflow, OverflowEvictOldest),
+		Exclusive:  e.Choice(VarSessionExclusive, ExclusiveNone),
 	}
-	if c.IdleTimeout != 0 && c.IdleTimeout < minTTL {
-		e.Invalid(VarSessionIdleTimeout, e.lookup(VarSessionIdleTimeout), "want 0 (off) or a Go duration ≥ "+shortDuration(minTTL))
-		c.IdleTimeout = 0
-	}
+	c.IdleTimeout = e.DurationVar(VarSessionIdleTimeout, 0)
 	def := time.Duration(0)
 	if c.IdleTimeout > 0 {
 		def = max(c.IdleTimeout/10, MinTouchInterval)
 	}
-	c.TouchInterval = e.Duration(VarSessionTouchInterval, def, MinTouchInterval)
+	c.TouchInterval = e.DurationVar(VarSessionTouchInterval, def)
 	if c.IdleTimeout > 0 && c.TouchInterval >= c.IdleTimeout {
 		e.Invalid(VarSessionTouchInterval, e.lookup(VarSessionTouchInterval), "want less than SESSION_IDLE_TIMEOUT")
 	}
@@ -268,6 +347,7 @@ type Env struct {
 	getenv  func(string) string
 	missing []string
 	invalid []string
+	read    map[string]bool // names parsed by their entry of Vars (see mark)
 }
 
 // NewEnv returns an Env reading variables through getenv (os.Getenv in
@@ -598,7 +678,7 @@ func LoadWechat(getenv func(string) string) (Wechat, error) {
 		PhonesTable: e.Required(VarPhonesTable),
 	}
 	c.PhoneUnique = e.Bool(VarPhoneUnique, false)
-	c.PhoneLookupsPerDay = e.Int(VarPhoneLookupsPerDay, DefaultPhoneLookupsPerDay, 0, MaxPhoneLookupsPerDay)
-	c.WatermarkMaxAge = e.Duration(VarWatermarkMaxAge, DefaultWatermarkMaxAge, e.MinDuration(time.Second))
+	c.PhoneLookupsPerDay = e.IntVar(VarPhoneLookupsPerDay, DefaultPhoneLookupsPerDay)
+	c.WatermarkMaxAge = e.DurationVar(VarWatermarkMaxAge, DefaultWatermarkMaxAge)
 	return c, e.Err()
 }

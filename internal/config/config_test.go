@@ -493,3 +493,89 @@ func TestLoadSessions(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryVarChecked: every entry of Vars has a Kind (a variable added
+// without one fails here), and Check refuses a bad value of every checked
+// variable with the message a cold start gives, and accepts a good one.
+func TestEveryVarChecked(t *testing.T) {
+	local := map[string]string{VarDynamoDBEndpoint: "http://127.0.0.1:8000"}
+	// bad and good values per Kind; "" = every value is accepted.
+	samples := map[Kind][2]string{
+		KindString:   {"", "anything"},
+		KindDuration: {"500ms", "1h"},
+		KindURLs:     {"http://ok,nope", "http://a,https://b"},
+		KindURL:      {"localhost:8000", "http://127.0.0.1:8000"},
+		KindBool:     {"x", "true"},
+		KindInt:      {"-1", "0"},
+		KindChoice:   {"bogus", ""},
+	}
+	for _, v := range Vars {
+		t.Run(v.Name, func(t *testing.T) {
+			s, ok := samples[v.Kind]
+			if !ok {
+				t.Fatalf("%s has no Kind (or one this test does not know): Check would not validate it", v.Name)
+			}
+			bad, good := s[0], s[1]
+			if v.Kind == KindChoice {
+				if len(v.Choices) == 0 {
+					t.Fatalf("%s: KindChoice without Choices", v.Name)
+				}
+				good = v.Choices[len(v.Choices)-1]
+			}
+			if v.Kind == KindDuration && v.Name == VarSessionTouchInterval {
+				good = "1s" // below the (unset) idle timeout's rule: any value ≥ 1s
+			}
+			if v.Kind == KindInt && v.MaxInt <= 0 {
+				t.Fatalf("%s: KindInt without MaxInt", v.Name)
+			}
+			if bad != "" {
+				err := Check(env(testutil.With(local, v.Name, bad)))
+				if v.Name == VarDynamoDBEndpoint {
+					err = Check(env(map[string]string{v.Name: bad}))
+				}
+				if err == nil || !strings.Contains(err.Error(), "invalid "+v.Name+"=") {
+					t.Errorf("Check(%s=%q) = %v, want it refused", v.Name, bad, err)
+				}
+			}
+			if err := Check(env(testutil.With(local, v.Name, good))); err != nil {
+				t.Errorf("Check(%s=%q) = %v, want nil", v.Name, good, err)
+			}
+		})
+	}
+}
+
+// TestCheckSessionSettings: the settings a newcomer found Check let
+// through, and the cross-variable rule, refused as the loaders refuse them.
+func TestCheckSessionSettings(t *testing.T) {
+	local := map[string]string{VarDynamoDBEndpoint: "http://127.0.0.1:8000", VarSessionsTable: "s"}
+	with := testutil.With
+	tests := []struct {
+		name, key, value, wantErr string
+	}{
+		{"negative cap", VarSessionMaxPerUser, "-1", `invalid SESSION_MAX_PER_USER="-1" (want an integer from 0 to 1000)`},
+		{"idle below 1s", VarSessionIdleTimeout, "500ms", `invalid SESSION_IDLE_TIMEOUT="500ms" (want 0 (off) or a Go duration ≥ 1s)`},
+		{"idle not a duration", VarSessionIdleTimeout, "abc", `invalid SESSION_IDLE_TIMEOUT="abc" (want 0 (off) or a Go duration ≥ 1s)`},
+		{"idle off", VarSessionIdleTimeout, "0", ""},
+		{"overflow", VarSessionOverflow, "bogus", `invalid SESSION_OVERFLOW="bogus" (want one of evict_oldest, reject_new)`},
+		{"exclusive", VarSessionExclusive, "x", `invalid SESSION_EXCLUSIVE="x" (want one of none, platform, all)`},
+		{"touch not under idle", VarSessionTouchInterval, "1m", `invalid SESSION_TOUCH_INTERVAL="1m" (want less than SESSION_IDLE_TIMEOUT)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := with(local, tt.key, tt.value)
+			if tt.key == VarSessionTouchInterval {
+				m = with(m, VarSessionIdleTimeout, "1m")
+			}
+			cerr := Check(env(m))
+			_, lerr := LoadAuthorizer(env(m))
+			for what, err := range map[string]error{"Check": cerr, "LoadAuthorizer": lerr} {
+				switch {
+				case tt.wantErr == "" && err != nil:
+					t.Errorf("%s = %v, want nil", what, err)
+				case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+					t.Errorf("%s = %v, want it to contain %s", what, err, tt.wantErr)
+				}
+			}
+		})
+	}
+}

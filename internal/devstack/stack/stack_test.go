@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -390,13 +391,19 @@ func TestStartRefusesBadSettings(t *testing.T) {
 	}{
 		{name: "not a duration", env: map[string]string{"SESSION_TTL": "abc"}, wantErr: `Function: configuration: invalid SESSION_TTL="abc"`}, // every function reads the session model,
 		{name: "below the local minimum", env: map[string]string{"SESSION_TTL": "500ms"}, wantErr: `invalid SESSION_TTL="500ms" (want a Go duration ≥ 1s)`},
+		{name: "overflow choice", env: map[string]string{"SESSION_OVERFLOW": "bogus"}, wantErr: `invalid SESSION_OVERFLOW="bogus" (want one of evict_oldest, reject_new)`},
+		{name: "exclusive choice", env: map[string]string{"SESSION_EXCLUSIVE": "x"}, wantErr: `invalid SESSION_EXCLUSIVE="x" (want one of none, platform, all)`},
+		{name: "negative cap", env: map[string]string{"SESSION_MAX_PER_USER": "-1"}, wantErr: `invalid SESSION_MAX_PER_USER="-1"`},
+		{name: "idle below the minimum", env: map[string]string{"SESSION_IDLE_TIMEOUT": "500ms"}, wantErr: `invalid SESSION_IDLE_TIMEOUT="500ms" (want 0 (off) or a Go duration ≥ 1s)`},
+		{name: "idle not a duration", env: map[string]string{"SESSION_IDLE_TIMEOUT": "abc"}, wantErr: `invalid SESSION_IDLE_TIMEOUT="abc"`},
 		{name: "env-vars file", over: map[string]map[string]string{"ApiFunction": {"DYNAMODB_ENDPOINT": "nope"}}, wantErr: `ApiFunction: configuration: invalid DYNAMODB_ENDPOINT="nope"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
 			s, err := Start(context.Background(), Options{
 				Root: repoRoot(t), APIAddr: "127.0.0.1:0", WeChatAddr: "127.0.0.1:0", DynamoAddr: "127.0.0.1:0",
-				Logger: slog.New(slog.DiscardHandler), EnvOverrides: tt.over,
+				Logger: slog.New(slog.NewJSONHandler(&logs, nil)), EnvOverrides: tt.over,
 				Getenv: func(k string) string { return tt.env[k] },
 			})
 			if err == nil {
@@ -405,6 +412,9 @@ func TestStartRefusesBadSettings(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Start error = %v, want it to contain %q", err, tt.wantErr)
+			}
+			if strings.Contains(logs.String(), "dynalite") || strings.Contains(logs.String(), "build") {
+				t.Fatalf("Start began the stack before refusing the setting:\n%s", logs.String())
 			}
 		})
 	}
