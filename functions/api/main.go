@@ -19,7 +19,6 @@ import (
 	"github.com/wxsession/wxsession/internal/dynamoclient"
 	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/internal/metrics"
-	"github.com/wxsession/wxsession/internal/phonestore"
 	"github.com/wxsession/wxsession/internal/profile"
 	"github.com/wxsession/wxsession/lambdamain"
 )
@@ -48,7 +47,7 @@ func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[
 	if err != nil {
 		return nil, err
 	}
-	phones, err := phonestore.NewStore(db, cfg.PhonesTable, cfg.UsersTable, nil)
+	data, err := account.UserData(db, account.Tables{Users: cfg.UsersTable, Profiles: cfg.ProfilesTable, Phones: cfg.PhonesTable})
 	if err != nil {
 		return nil, err
 	}
@@ -57,9 +56,9 @@ func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[
 		MaxLifetime: cfg.Sessions.TTL,
 		Audit:       audit.New(os.Stdout, audit.ActorUser),
 		Metrics:     metrics.New(os.Stdout, cfg.MetricsNamespace),
-		// DELETE /me: every per-user store of this function is a data
-		// deleter (docs/business-guide.md §5).
-		Accounts: &account.Deleter{Sessions: sessions, Users: sessions, Data: []account.DataDeleter{profiles, phones}},
+		// DELETE /me: the same per-user data deleters as `wxadmin users
+		// delete` (account.UserData, docs/business-guide.md §5).
+		Accounts: &account.Deleter{Sessions: sessions, Users: sessions, Data: data},
 	}
 	return h.Handle, nil
 }

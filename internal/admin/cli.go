@@ -55,7 +55,8 @@ const usageText = `usage: wxadmin [-local | -stack NAME] [-region R] [-appid A] 
   audit list          [-openid O] [-limit N]    operator actions recorded in the audit table
 
 Times (T): RFC 3339 (2026-12-01T00:00:00+08:00) or a date (2026-12-01, midnight UTC+8);
--until also takes a duration from now (24h, 7d), -before also "now".
+-until also takes a duration from now (24h, 7d) or "never"; without -until
+a repeated ban keeps the current ban's end. -before also takes "now".
 Global flags:
 `
 
@@ -192,7 +193,7 @@ func parseCommand(args []string) (command, error) {
 		case "reason":
 			fs.StringVar(&reason, "reason", "", "why (recorded in the audit trail, at most 200 characters)")
 		case "until":
-			fs.StringVar(&until, "until", "", "end of the ban (default: until unbanned)")
+			fs.StringVar(&until, "until", "", "end of the ban; \"never\": until unbanned (default: a new ban lasts until unbanned, a repeated ban keeps the current end)")
 		case "before":
 			fs.StringVar(&before, "before", "", "end sessions created before this time")
 		case "limit":
@@ -255,7 +256,8 @@ func parseCommand(args []string) (command, error) {
 			return c, usagef("%s: -reason must be at most 200 characters without control characters", name)
 		}
 		var end time.Time
-		if until != "" {
+		keep := until == "" // a repeated ban keeps the current end
+		if until != "" && until != "never" {
 			t, err := parseTime(until, now, false)
 			if err != nil {
 				return c, usagef("%s: -until: %v", name, err)
@@ -265,7 +267,7 @@ func parseCommand(args []string) (command, error) {
 			}
 			end = t
 		}
-		c.run = func(ctx context.Context, r *runner) (result, error) { return r.ban(ctx, openid, reason, end) }
+		c.run = func(ctx context.Context, r *runner) (result, error) { return r.ban(ctx, openid, reason, end, keep) }
 	case "users unban":
 		if err := need(openid, "openid"); err != nil {
 			return c, err

@@ -60,7 +60,7 @@ func newRunner(t *Target, stderr io.Writer) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	profiles, err := profileStore(t)
+	data, err := account.UserData(t.DB, account.Tables{Users: t.Tables[TableUsers], Profiles: t.Tables[TableProfiles], Phones: t.Tables[TablePhones]})
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func newRunner(t *Target, stderr io.Writer) (*runner, error) {
 	return &runner{
 		t:       t,
 		store:   st,
-		deleter: &account.Deleter{Sessions: st, Users: st, Data: []account.DataDeleter{profiles}},
+		deleter: &account.Deleter{Sessions: st, Users: st, Data: data},
 		audit:   audit.New(stderr, audit.ActorOperatorPrefix+t.Operator),
 		trail:   &trail{db: t.DB, table: t.Tables[TableAudit], logs: t.Logs, logGroup: t.AdminLogGroup},
 		reqID:   "wxadmin-" + id[:16],
@@ -208,7 +208,7 @@ func (r *runner) revoke(ctx context.Context, sid, openid string) (result, error)
 func (r *runner) revokeAllBefore(ctx context.Context, before time.Time) (result, error) {
 	n, err := r.store.EndSessionsCreatedBefore(ctx, before, session.ReasonKicked)
 	res := CountResult{Action: "sessions revoke-all -before " + before.UTC().Format(time.RFC3339), Ended: n}
-	if rerr := r.record(ctx, audit.Record{Event: audit.SessionKicked, Reason: string(session.ReasonKicked), Count: n, Until: before}); err == nil {
+	if rerr := r.record(ctx, audit.Record{Event: audit.SessionKicked, Reason: string(session.ReasonKicked), Count: n, Before: before}); err == nil {
 		err = rerr
 	}
 	if err != nil {
@@ -303,9 +303,17 @@ func (r *runner) showUser(ctx context.Context, openid, pseudonym string) (result
 	return res, nil
 }
 
-func (r *runner) ban(ctx context.Context, openid, reason string, until time.Time) (result, error) {
-	if _, err := r.existing(ctx, openid); err != nil {
+// ban bans openid until until (zero: until unbanned). With keep (no
+// -until given) a user already banned keeps the current ban's end, so that
+// repeating a ban to change its reason does not make it permanent
+// (docs/design.md §8.5).
+func (r *runner) ban(ctx context.Context, openid, reason string, until time.Time, keep bool) (result, error) {
+	u, err := r.existing(ctx, openid)
+	if err != nil {
 		return nil, err
+	}
+	if b := u.Ban; keep && b != nil && b.Active(time.Now()) {
+		until = b.Until
 	}
 	n, err := r.store.Ban(ctx, session.UserKey(r.t.AppID, openid), dynamostore.Ban{Reason: reason, At: time.Now(), Until: until})
 	if errors.Is(err, session.ErrNotFound) { // deleted since the check
@@ -355,10 +363,18 @@ func (r *runner) unban(ctx context.Context, openid string) (result, error) {
 }
 
 func (r *runner) deleteUser(ctx context.Context, openid string) (result, error) {
-	if _, err := r.existing(ctx, openid); err != nil {
+	_, err := r.store.User(ctx, session.UserKey(r.t.AppID, openid))
+	gone := errors.Is(err, session.ErrNotFound)
+	if err != nil && !gone {
 		return nil, err
 	}
+	// Idempotent like DELETE /me: without a user record the deleter still
+	// runs (it sweeps data a crashed deletion left), and nothing is audited.
 	n, err := r.deleter.Delete(ctx, r.t.AppID, openid)
+	if err == nil && gone && n == 0 {
+		return CountResult{Action: "users delete", AppID: r.t.AppID, OpenID: openid,
+			Note: "no user with this openid in app " + r.t.AppID + ": nothing to delete"}, nil
+	}
 	if err != nil {
 		return CountResult{Action: "users delete", AppID: r.t.AppID, OpenID: openid, Ended: n,
 			Note: "interrupted: run it again to finish"}, err

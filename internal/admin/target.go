@@ -28,6 +28,7 @@ const (
 	TableSessions = "SessionsTable"
 	TableUsers    = "UsersTable"
 	TableProfiles = "ProfilesTable"
+	TablePhones   = "PhonesTable"
 	TableAudit    = "AuditTable"
 	// AdminLogGroup is the log group of a deployed stack that receives
 	// operator actions (the local stack has none).
@@ -36,7 +37,7 @@ const (
 
 // requiredTables are the tables every command needs; a stack or local
 // stack without one of them is refused before anything is done.
-var requiredTables = []string{TableSessions, TableUsers, TableProfiles, TableAudit}
+var requiredTables = []string{TableSessions, TableUsers, TableProfiles, TablePhones, TableAudit}
 
 // What `make dev` serves (internal/devstack/stack and wechatemu; repeated
 // here so that the operator's tool does not link the local stack, and

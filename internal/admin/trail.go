@@ -18,14 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wxsession/wxsession/internal/audit"
-	"github.com/wxsession/wxsession/internal/profile"
 )
 
 var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-func profileStore(t *Target) (*profile.Store, error) {
-	return profile.New(t.DB, profile.Config{Table: t.Tables[TableProfiles]})
-}
 
 // Audit table attributes (template.yaml's AuditTable: key user + at).
 const (

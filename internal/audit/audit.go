@@ -101,6 +101,9 @@ type Record struct {
 	RequestID string
 	// Until is the end of a ban (zero: none).
 	Until time.Time
+	// Before is the cut-off of `sessions revoke-all -before T`: sessions
+	// created before it were ended (zero: none).
+	Before time.Time
 	// Count is how many sessions the event ended, when it ended several.
 	Count int
 }
@@ -120,6 +123,7 @@ type Line struct {
 	SourceIP  string `json:"source_ip"`
 	RequestID string `json:"request_id"`
 	Until     string `json:"until,omitempty"`
+	Before    string `json:"before,omitempty"`
 	Count     int    `json:"count,omitempty"`
 }
 
@@ -190,6 +194,9 @@ func (l *Logger) line(ctx context.Context, r Record) Line {
 	}
 	if !r.Until.IsZero() {
 		out.Until = r.Until.UTC().Format(time.RFC3339)
+	}
+	if !r.Before.IsZero() {
+		out.Before = r.Before.UTC().Format(time.RFC3339)
 	}
 	return out
 }

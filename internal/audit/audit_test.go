@@ -43,6 +43,12 @@ func TestRecord(t *testing.T) {
 				"until": "2026-11-30T23:00:00Z", "count": float64(3)},
 		},
 		{
+			name: "operator revoke-all with before",
+			ctx:  context.Background(),
+			rec:  audit.Record{Event: audit.SessionKicked, Actor: "operator:alice", AppID: "wxapp", Reason: "kicked", Before: at, Count: 5},
+			want: map[string]any{"event": "session_kicked", "user": "", "before": "2026-11-29T23:00:00Z", "count": float64(5)},
+		},
+		{
 			name: "no user, no request id",
 			ctx:  nil,
 			rec:  audit.Record{Event: audit.TokenRefreshed, Actor: audit.ActorSystem, AppID: "wxapp"},

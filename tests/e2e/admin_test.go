@@ -194,6 +194,23 @@ func TestAdminBanUnban(t *testing.T) {
 		t.Error("users show prints a session_key field")
 	}
 
+	// Repeating the ban without -until keeps its end (a new reason does
+	// not make it permanent); -until never makes it permanent.
+	for _, tt := range []struct {
+		args      []string
+		wantUntil bool
+	}{
+		{[]string{"-reason", "again"}, true},
+		{[]string{"-reason", "for good", "-until", "never"}, false},
+	} {
+		mustAdmin(t, nil, append([]string{"users", "ban", "-openid", openid}, tt.args...)...)
+		shown.BannedUntil = ""
+		r = mustAdmin(t, &shown, "users", "show", "-openid", openid)
+		if !shown.Banned || (shown.BannedUntil != "") != tt.wantUntil {
+			t.Errorf("after users ban %v: %s (want an end: %v)", tt.args, r.stdout, tt.wantUntil)
+		}
+	}
+
 	r = mustAdmin(t, nil, "users", "unban", "-openid", openid)
 	if l := r.auditLines(t); len(l) != 1 || l[0].Event != audit.UserUnbanned {
 		t.Errorf("unban audit lines %+v", l)
@@ -258,7 +275,8 @@ func TestAdminRevokeAllBefore(t *testing.T) {
 	if count.Ended < 2 {
 		t.Errorf("revoke-all ended %d sessions, want at least the 2 older ones", count.Ended)
 	}
-	if l := r.auditLines(t); len(l) != 1 || l[0].Event != audit.SessionKicked || l[0].Count != count.Ended || l[0].User != "" {
+	if l := r.auditLines(t); len(l) != 1 || l[0].Event != audit.SessionKicked || l[0].Count != count.Ended || l[0].User != "" ||
+		l[0].Until != "" || l[0].Before != cut.UTC().Format(time.RFC3339) {
 		t.Errorf("revoke-all audit lines %+v", l)
 	}
 	for _, s := range []loginResult{old1, old2} {
@@ -274,15 +292,34 @@ func TestAdminDeleteUser(t *testing.T) {
 	if r := do(t, http.MethodPut, stk.APIURL+"/me/profile", `{"nickname":"to be deleted"}`, bearer(s.SessionID)...); r.Status != http.StatusOK {
 		t.Fatalf("PUT /me/profile: %s", r)
 	}
+	// The e2e stack runs PHONE_UNIQUE=true: the number stays claimed by
+	// the user until its phone data is deleted.
+	number := randomNumber()
+	if r := do(t, http.MethodPost, stk.APIURL+"/me/phone", `{"code":"`+phoneCode(t, openid, number)+`"}`, bearer(s.SessionID)...); r.Status != http.StatusOK {
+		t.Fatalf("POST /me/phone: %s", r)
+	}
 	r := mustAdmin(t, nil, "users", "delete", "-openid", openid)
 	if l := r.auditLines(t); len(l) != 1 || l[0].Event != audit.AccountDeleted || l[0].Count != 1 {
 		t.Errorf("delete audit lines %+v", l)
 	}
 	wantEnded(t, "session of a deleted user", s.SessionID, string(session.ReasonAccountDeleted))
 	assertUserGone(t, openid)
-	// Deleting again: the user is unknown now, a clear error.
-	if r := wxadmin(t, "users", "delete", "-openid", openid); r.code != 1 || !strings.Contains(r.stderr, "no user") {
-		t.Errorf("second delete: exit %d, stderr %s", r.code, r.stderr)
+	other := newOpenID(t)
+	so := login(t, other)
+	if r := do(t, http.MethodPost, stk.APIURL+"/me/phone", `{"code":"`+phoneCode(t, other, number)+`"}`, bearer(so.SessionID)...); r.Status != http.StatusOK {
+		t.Errorf("another user binds the deleted user's number: %s, want 200", r)
+	}
+	again := login(t, openid)
+	if r := do(t, http.MethodGet, stk.APIURL+"/me/phone", "", bearer(again.SessionID)...); r.Status != http.StatusNotFound {
+		t.Errorf("GET /me/phone after deletion and a new sign-up: %s, want 404", r)
+	}
+	mustAdmin(t, nil, "users", "delete", "-openid", openid)
+	// Deleting a user that does not exist is idempotent like DELETE /me:
+	// exit 0, nothing to delete, nothing audited.
+	gone := newOpenID(t)
+	r = wxadmin(t, "users", "delete", "-openid", gone)
+	if r.code != 0 || !strings.Contains(r.stdout, "nothing to delete") || len(r.auditLines(t)) != 0 {
+		t.Errorf("delete of an unknown user: exit %d, stdout %s, stderr %s", r.code, r.stdout, r.stderr)
 	}
 }
 
@@ -304,6 +341,11 @@ func assertUserGone(t *testing.T, openid string) {
 	for _, it := range scanAll(t, tblSessions) {
 		if str(it, "openid") == openid && str(it, "ended_reason") == "" {
 			t.Error("a live session of the deleted user remains")
+		}
+	}
+	for _, it := range scanAll(t, "PhonesTable") {
+		if strings.Contains(str(it, "user"), openid) || strings.Contains(str(it, "owner"), openid) {
+			t.Errorf("the phones table still holds an item of the deleted user: %s/%s", str(it, "user"), str(it, "item"))
 		}
 	}
 }
@@ -334,8 +376,8 @@ func TestDeleteMe(t *testing.T) {
 	}
 	assertUserGone(t, openid)
 	for _, it := range scanAll(t, "PhonesTable") {
-		if strings.Contains(str(it, "user"), openid) || strings.Contains(str(it, "owner"), openid) || str(it, "pure_phone_number") == number {
-			t.Errorf("the phones table still holds an item of the deleted user: %s/%s", str(it, "user"), str(it, "item"))
+		if str(it, "pure_phone_number") == number {
+			t.Errorf("the phones table still holds the deleted user's number: %s/%s", str(it, "user"), str(it, "item"))
 		}
 	}
 	// Signing up again starts from nothing.
@@ -407,7 +449,6 @@ func TestAdminBadInput(t *testing.T) {
 	}{
 		{[]string{"users", "ban", "-openid", unknown}, 1, "no user"},
 		{[]string{"users", "unban", "-openid", unknown}, 1, "no user"},
-		{[]string{"users", "delete", "-openid", unknown}, 1, "no user"},
 		{[]string{"users", "show", "-openid", unknown}, 1, "no user"},
 		{[]string{"sessions", "list", "-openid", unknown}, 1, "no user"},
 		{[]string{"sessions", "revoke", "-openid", unknown}, 1, "no user"},
