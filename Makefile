@@ -54,7 +54,10 @@ $(CLIENT_DEPS): client/package.json client/package-lock.json
 ## dev: the whole stack on 127.0.0.1 (API :3000, WeChat emulator :3001, DynamoDB :8000)
 dev: tools
 	@echo "make dev: compiling the local stack, then building the functions (the first run takes a few minutes; later runs seconds)"
-	$(GO) run ./cmd/wxlocal $(DEV_FLAGS)
+	@# built, then run directly rather than with go run: go run exits 1 when Ctrl-C
+	@# interrupts it, even after wxlocal's clean shutdown (exit 0).
+	$(GO) build -o .wxlocal/bin/wxlocal ./cmd/wxlocal
+	./.wxlocal/bin/wxlocal $(DEV_FLAGS)
 
 ## test: every test - Go unit, store, function-binary and end-to-end tests, fuzz seeds,
 ## the race detector on the packages with shared state, and the mini-program client's tests.
