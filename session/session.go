@@ -26,6 +26,13 @@ const IDLength = 43
 // SESSION_COOKIE_AGE.
 const DefaultTTL = 14 * 24 * time.Hour
 
+// MaxTTL is the longest lifetime taken for one a login set under an
+// earlier, longer SESSION_TTL (a year). A session longer than the current
+// SESSION_TTL but Plausible(MaxTTL) is refused as ended (expired: the TTL
+// was lowered); one beyond MaxTTL is treated as not made by the login
+// (docs/design.md §3, §11).
+const MaxTTL = 366 * 24 * time.Hour
+
 // ErrNotFound reports a session that does not exist, was deleted or has
 // expired. Callers cannot and need not tell those cases apart.
 var ErrNotFound = errors.New("session not found")

@@ -413,7 +413,14 @@ func (h *Handler) sessionState(ctx context.Context, req events.APIGatewayV2HTTPR
 		maxLifetime = session.DefaultTTL
 	}
 	if s.EndedReason == "" && !s.Plausible(maxLifetime) {
-		return unknown
+		// Longer than SESSION_TTL: the authorizer refuses it. Made under
+		// an earlier, longer SESSION_TTL (lowering it ends longer
+		// sessions): ended, expired. Beyond any TTL a login sets: not the
+		// login's, unknown (docs/design.md §3).
+		if !s.Plausible(session.MaxTTL) {
+			return unknown
+		}
+		return httpapi.JSON(http.StatusOK, SessionState{State: "ended", Reason: string(session.ReasonExpired)})
 	}
 	if r := s.EndReason(h.now()); r != "" {
 		return httpapi.JSON(http.StatusOK, SessionState{State: "ended", Reason: string(r)})

@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wxsession/wxsession/internal/api"
+	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/session"
 )
 
@@ -22,27 +24,42 @@ func TestSessionState(t *testing.T) {
 		t.Fatal(err)
 	}
 	unknown, _ := session.NewID()
+	// A session of a 10-year lifetime: no SESSION_TTL a login sets.
+	forged, _ := session.NewID()
+	c, err := e.store.Claim(ctx, session.Hash(forged), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.store.Issue(ctx, dynamostore.IssueInput{Claim: c, AppID: "wxappid0000000001",
+		Identity: session.Identity{OpenID: "oState-forged-000001"}, Policy: dynamostore.Policy{TTL: 10 * 365 * 24 * time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		name    string
-		headers map[string]string
-		cookies []string
-		status  int
-		state   string
-		reason  string
-		reads   int64
+		name        string
+		headers     map[string]string
+		cookies     []string
+		status      int
+		state       string
+		reason      string
+		reads       int64
+		maxLifetime time.Duration // the handler's SESSION_TTL (0: the default)
 	}{
-		{"active by bearer", map[string]string{"authorization": "Bearer " + activeID}, nil, 200, "active", "", 1},
-		{"active by cookie", nil, []string{"sessionid=" + activeID}, 200, "active", "", 1},
-		{"ended", map[string]string{"authorization": "Bearer " + endedID}, nil, 200, "ended", "banned", 1},
-		{"never issued", map[string]string{"authorization": "Bearer " + unknown}, nil, 200, "unknown", "", 1},
-		{"malformed", map[string]string{"authorization": "Bearer nope"}, nil, 200, "unknown", "", 0},
-		{"no carrier", nil, nil, 401, "", "", 0},
+		{"active by bearer", map[string]string{"authorization": "Bearer " + activeID}, nil, 200, "active", "", 1, 0},
+		{"active by cookie", nil, []string{"sessionid=" + activeID}, 200, "active", "", 1, 0},
+		{"ended", map[string]string{"authorization": "Bearer " + endedID}, nil, 200, "ended", "banned", 1, 0},
+		{"never issued", map[string]string{"authorization": "Bearer " + unknown}, nil, 200, "unknown", "", 1, 0},
+		{"malformed", map[string]string{"authorization": "Bearer nope"}, nil, 200, "unknown", "", 0, 0},
+		{"no carrier", nil, nil, 401, "", "", 0, 0},
+		// SESSION_TTL lowered below the session's 1 h lifetime: ended, expired.
+		{"ttl lowered", map[string]string{"authorization": "Bearer " + activeID}, nil, 200, "ended", "expired", 1, 10 * time.Minute},
+		{"beyond any ttl", map[string]string{"authorization": "Bearer " + forged}, nil, 200, "unknown", "", 1, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			req := request(t, api.RouteSession, "", nil, nil)
 			req.Headers = tc.headers
 			req.Cookies = tc.cookies
+			e.h.MaxLifetime = tc.maxLifetime
 			before := e.counter.Count()
 			resp := e.do(req)
 			if n := e.counter.Count() - before; n != tc.reads {

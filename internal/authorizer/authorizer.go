@@ -148,7 +148,11 @@ func (h *Handler) decide(ctx context.Context, req events.APIGatewayV2CustomAutho
 		maxLifetime = session.DefaultTTL
 	}
 	if !s.Plausible(maxLifetime) {
-		log.WarnContext(ctx, "deny: session lifetime beyond SESSION_TTL (not made by the login function?)", "openid", session.MaskOpenID(s.OpenID))
+		if s.Plausible(session.MaxTTL) { // made under a longer SESSION_TTL, since lowered
+			log.InfoContext(ctx, "deny: session longer than SESSION_TTL (made before SESSION_TTL was lowered)", "openid", session.MaskOpenID(s.OpenID))
+		} else {
+			log.WarnContext(ctx, "deny: session lifetime beyond any SESSION_TTL (not made by the login function?)", "openid", session.MaskOpenID(s.OpenID))
+		}
 		return deny, nil
 	}
 	if h.TouchInterval > 0 && now.Sub(s.LastActiveAt) >= h.TouchInterval {
