@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,8 @@ import (
 // TestLocalDefaults: the constants wxadmin keeps so as not to link the local
 // stack are the local stack's.
 func TestLocalDefaults(t *testing.T) {
-	if appIDParameter != stack.AppIDParameter || localDynamoAddr != stack.DefaultDynamoAddr || localDefaultApp != wechatemu.DefaultAppID {
+	if appIDParameter != stack.AppIDParameter || localDynamoAddr != stack.DefaultDynamoAddr || localDefaultApp != wechatemu.DefaultAppID ||
+		localEnvKey != stack.GlobalEnvKey {
 		t.Fatalf("wxadmin's local defaults (%s, %s, %s) differ from the local stack's (%s, %s, %s)",
 			appIDParameter, localDynamoAddr, localDefaultApp, stack.AppIDParameter, stack.DefaultDynamoAddr, wechatemu.DefaultAppID)
 	}
@@ -114,12 +117,58 @@ func TestUsage(t *testing.T) {
 }
 
 // TestLocalWithoutStack: -local with nothing listening is a clear error,
-// exit status 1.
+// exit status 1, naming the endpoint tried and the flag that sets it.
 func TestLocalWithoutStack(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := Main(context.Background(), []string{"-local", "-dynamodb-endpoint", "http://127.0.0.1:1", "users", "show", "-openid", "o1"}, &stdout, &stderr, func(string) string { return "" })
-	if code != ExitError || !strings.Contains(stderr.String(), "make dev") {
-		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
+	for _, want := range []string{"make dev", "http://127.0.0.1:1", "-dynamodb-endpoint"} {
+		if code != ExitError || !strings.Contains(stderr.String(), want) {
+			t.Fatalf("exit %d, stderr does not say %q:\n%s", code, want, stderr.String())
+		}
+	}
+}
+
+// TestLocalEndpoint: -local finds make dev's DynamoDB in the order flag,
+// DYNAMODB_ENDPOINT, .wxlocal/sam-env.json of the repository root at or
+// above the working directory, the default port.
+func TestLocalEndpoint(t *testing.T) {
+	root := t.TempDir()
+	sub := filepath.Join(root, "functions", "api")
+	other := t.TempDir()
+	for _, d := range []string{filepath.Join(root, ".wxlocal"), sub} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(path, body string) {
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(root, "go.mod"), "module x\n")
+	write(filepath.Join(root, ".wxlocal", "sam-env.json"), `{"Parameters": {"DYNAMODB_ENDPOINT": "http://host.docker.internal:45678", "LOG_LEVEL": "debug"}}`)
+	write(filepath.Join(other, "go.mod"), "module y\n")
+	tests := []struct {
+		name, flag, env, dir, want, source string
+	}{
+		{"flag first", "http://127.0.0.1:1", "http://127.0.0.1:2", sub, "http://127.0.0.1:1", "-dynamodb-endpoint"},
+		{"environment", "", "http://127.0.0.1:2", sub, "http://127.0.0.1:2", "DYNAMODB_ENDPOINT"},
+		{"sam-env.json from a subdirectory", "", "", sub, "http://127.0.0.1:45678", "sam-env.json"},
+		{"sam-env.json at the root", "", "", root, "http://127.0.0.1:45678", "sam-env.json"},
+		{"no file: the default", "", "", other, "http://127.0.0.1:8000", "default"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, source := localEndpoint(tt.flag, tt.dir, func(k string) string {
+				if k == "DYNAMODB_ENDPOINT" {
+					return tt.env
+				}
+				return ""
+			})
+			if got != tt.want || !strings.Contains(source, tt.source) {
+				t.Fatalf("localEndpoint = %s from %s, want %s from %s", got, source, tt.want, tt.source)
+			}
+		})
 	}
 }
 

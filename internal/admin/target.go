@@ -2,10 +2,14 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"os"
 	"os/user"
+	"path/filepath"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -46,6 +50,11 @@ const (
 	appIDParameter  = "WeChatAppId"
 	localDynamoAddr = "127.0.0.1:8000"
 	localDefaultApp = "wx0000000000local"
+	// localSAMEnv is the file `make dev` writes with the ports it listens
+	// on (relative to the repository root), and localEnvKey its key for
+	// every function.
+	localSAMEnv = ".wxlocal/sam-env.json"
+	localEnvKey = "Parameters"
 )
 
 // Target is what the commands act on: a DynamoDB client, the physical table
@@ -65,17 +74,50 @@ type Target struct {
 	Where string
 }
 
+// localEndpoint finds the DynamoDB endpoint of a running `make dev`:
+// -dynamodb-endpoint, else DYNAMODB_ENDPOINT, else the one `make dev`
+// wrote to .wxlocal/sam-env.json in the repository root at or above dir
+// (host.docker.internal read as 127.0.0.1), else the stack's default
+// listener. It returns the endpoint and where it came from.
+func localEndpoint(flagValue, dir string, getenv func(string) string) (endpoint, source string) {
+	if flagValue != "" {
+		return flagValue, "-dynamodb-endpoint"
+	}
+	if e := getenv(config.VarDynamoDBEndpoint); e != "" {
+		return e, config.VarDynamoDBEndpoint
+	}
+	for d := dir; d != ""; {
+		path := filepath.Join(d, filepath.FromSlash(localSAMEnv))
+		if data, err := os.ReadFile(path); err == nil {
+			var env map[string]map[string]string
+			if json.Unmarshal(data, &env) == nil {
+				if e := env[localEnvKey][config.VarDynamoDBEndpoint]; e != "" {
+					if u, err := url.Parse(e); err == nil && u.Hostname() == "host.docker.internal" {
+						u.Host = net.JoinHostPort("127.0.0.1", u.Port())
+						e = u.String()
+					}
+					return e, path
+				}
+			}
+		}
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			break // the repository root: no file further up is make dev's
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	return "http://" + localDynamoAddr, "the default"
+}
+
 // resolveLocal targets a running `make dev`: its DynamoDB endpoint
-// (-dynamodb-endpoint, else DYNAMODB_ENDPOINT, else the stack's default
-// listener), tables named by their logical ids, the emulator's appid
+// (localEndpoint), tables named by their logical ids, the emulator's appid
 // unless -appid says otherwise, and the operator's OS user name.
 func resolveLocal(ctx context.Context, endpoint, appID string, getenv func(string) string) (*Target, error) {
-	if endpoint == "" {
-		endpoint = getenv(config.VarDynamoDBEndpoint)
-	}
-	if endpoint == "" {
-		endpoint = "http://" + localDynamoAddr
-	}
+	wd, _ := os.Getwd()
+	endpoint, source := localEndpoint(endpoint, wd, getenv)
 	if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("-dynamodb-endpoint %q is not an http(s) URL", endpoint)
 	}
@@ -100,7 +142,7 @@ func resolveLocal(ctx context.Context, endpoint, appID string, getenv func(strin
 		t.AppID = localDefaultApp
 	}
 	if err := t.checkTables(ctx); err != nil {
-		return nil, fmt.Errorf("%w (is `make dev` running?)", err)
+		return nil, fmt.Errorf("%w (tried DynamoDB at %s, from %s: is `make dev` running? Pass its endpoint with -dynamodb-endpoint http://127.0.0.1:PORT)", err, endpoint, source)
 	}
 	t.Operator = localOperator(getenv)
 	return t, nil
