@@ -77,3 +77,11 @@ func header(headers map[string]string, lower string) (string, bool) {
 	}
 	return "", false
 }
+
+// Header returns the value of the header name, looked up in any case, in a
+// payload-2.0 header map (API Gateway lower-cases the names; tests and
+// other gateways may not); "" when absent.
+func Header(headers map[string]string, name string) string {
+	v, _ := header(headers, strings.ToLower(name))
+	return v
+}

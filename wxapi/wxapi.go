@@ -108,17 +108,40 @@ func New(cfg Config) (*Client, error) {
 // may refresh the token needs it) and DYNAMODB_ENDPOINT for local runs.
 // The function needs dynamodb:GetItem and dynamodb:UpdateItem on the tokens
 // table and read access to the secret (see template.yaml's WechatFunction).
-// Call it once, at cold start.
+// Call it once, at cold start. In a deployment serving several
+// mini-programs (WECHAT_APPS) it is the default app's client; see
+// [AppsFromEnv].
 func FromEnv(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*Client, error) {
+	clients, def, err := AppsFromEnv(ctx, getenv, logger)
+	if err != nil {
+		return nil, err
+	}
+	return clients[def], nil
+}
+
+// AppsFromEnv is [FromEnv] for a deployment serving several mini-programs
+// (WECHAT_APPS, docs/design.md §7.6): one Client per appid, each with its
+// app's token, and the default appid. A business function picks the
+// client by the caller's app, session.Principal.AppID. The function needs
+// read access to every app's secret parameter.
+func AppsFromEnv(ctx context.Context, getenv func(string) string, logger *slog.Logger) (map[string]*Client, string, error) {
 	db, awsCfg, err := dynamoclient.New(ctx, getenv)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	src, bases, err := wxtoken.FromEnv(ctx, getenv, db, awsCfg, logger)
+	srcs, cfg, err := wxtoken.FromEnv(ctx, getenv, db, awsCfg, logger)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return New(Config{Tokens: src, BaseURLs: bases, Logger: logger})
+	out := make(map[string]*Client, len(srcs))
+	for appid, src := range srcs {
+		c, err := New(Config{Tokens: src, BaseURLs: cfg.APIBase, Logger: logger})
+		if err != nil {
+			return nil, "", err
+		}
+		out[appid] = c
+	}
+	return out, cfg.AppID, nil
 }
 
 // Call is one API call for Do.

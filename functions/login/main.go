@@ -49,21 +49,29 @@ func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[
 	if err != nil {
 		return nil, err
 	}
-	appSecret, err := secret.Source{Getenv: getenv, AWS: awsCfg}.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
 	emf := metrics.New(os.Stdout, cfg.MetricsNamespace)
-	wx, err := wechat.New(wechat.Config{AppID: cfg.AppID, Secret: appSecret, BaseURLs: cfg.APIBase, Logger: logger, Metrics: emf})
-	if err != nil {
-		return nil, err
+	// One exchanger and code key per app (docs/design.md §7.6), the
+	// default (cfg.Apps[0]) first.
+	apps := make(map[string]login.App, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		appSecret, err := secret.Source{Getenv: getenv, AWS: awsCfg}.LoadApp(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		wx, err := wechat.New(wechat.Config{AppID: a.AppID, Secret: appSecret, BaseURLs: cfg.APIBase, Logger: logger, Metrics: emf})
+		if err != nil {
+			return nil, err
+		}
+		apps[a.AppID] = login.App{WeChat: wx, CodeKey: session.CodeKey(appSecret)}
 	}
+	def := apps[cfg.AppID]
 	ss := cfg.Sessions
 	h := &login.Handler{
-		WeChat:  wx,
+		WeChat:  def.WeChat,
 		Store:   store,
 		AppID:   cfg.AppID,
-		CodeKey: session.CodeKey(appSecret),
+		CodeKey: def.CodeKey,
+		Apps:    apps,
 		Policy: dynamostore.Policy{
 			TTL: ss.TTL, IdleTimeout: ss.IdleTimeout, MaxPerUser: ss.MaxPerUser,
 			Overflow: dynamostore.Overflow(ss.Overflow), Exclusive: dynamostore.Exclusive(ss.Exclusive),

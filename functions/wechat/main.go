@@ -40,20 +40,27 @@ func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[
 	if err != nil {
 		return nil, err
 	}
-	tokens, bases, err := wxtoken.FromEnv(ctx, getenv, db, awsCfg, logger)
+	// One token and one client per app served (docs/design.md §7.6); the
+	// handler picks the caller's by the principal's appid.
+	tokens, wcfg, err := wxtoken.FromEnv(ctx, getenv, db, awsCfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	wx, err := wxapi.New(wxapi.Config{Tokens: tokens, BaseURLs: bases, Logger: logger})
-	if err != nil {
-		return nil, err
+	apps := make(map[string]wxuser.WeChat, len(tokens))
+	for appid, src := range tokens {
+		wx, err := wxapi.New(wxapi.Config{Tokens: src, BaseURLs: wcfg.APIBase, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		apps[appid] = wx
 	}
 	store, err := wxuser.NewStore(db, cfg.PhonesTable, cfg.UsersTable, nil)
 	if err != nil {
 		return nil, err
 	}
 	h := &wxuser.Handler{
-		WeChat:          wx,
+		WeChat:          apps[cfg.AppID],
+		Apps:            apps,
 		Store:           store,
 		AppID:           cfg.AppID,
 		PhoneUnique:     cfg.PhoneUnique,

@@ -20,6 +20,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ import (
 // and not listed.
 const (
 	VarAppID                  = "WECHAT_APPID"
+	VarApps                   = "WECHAT_APPS"
 	VarSecret                 = "WECHAT_SECRET"
 	VarSecretParameter        = "WECHAT_SECRET_PARAMETER"
 	VarSecretARN              = "WECHAT_SECRET_ARN"
@@ -115,7 +117,8 @@ const LocalMinDuration = time.Second
 // Vars is the table of every variable in the block above, in the order
 // docs/design.md §5 lists them.
 var Vars = []Var{
-	{Name: VarAppID, Meaning: "the mini-program's appid (required by login)", Kind: KindString},
+	{Name: VarAppID, Meaning: "the mini-program's appid (required by login unless WECHAT_APPS is set; with WECHAT_APPS, the default app)", Kind: KindString},
+	{Name: VarApps, Meaning: "several mini-programs: appid=SSM parameter name of its secret, comma-separated (docs/design.md §7.6)", Kind: KindString},
 	{Name: VarSecret, Meaning: "the app secret itself (local runs; in AWS use a parameter or secret)", Secret: true, Kind: KindString},
 	{Name: VarSecretParameter, Meaning: "SSM Parameter Store name of the app secret (SecureString)", Kind: KindString},
 	{Name: VarSecretARN, Meaning: "Secrets Manager ARN or name of the app secret", Kind: KindString},
@@ -564,10 +567,90 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
-// Login is the login function's configuration. The app secret is loaded
+// App is one mini-program a deployment serves (docs/design.md §7.6).
+type App struct {
+	// AppID is the mini-program's appid.
+	AppID string
+	// SecretParameter is the SSM Parameter Store name of its app secret
+	// (from WECHAT_APPS); "" for the one app of a deployment without
+	// WECHAT_APPS, whose secret comes from WECHAT_SECRET,
+	// WECHAT_SECRET_PARAMETER or WECHAT_SECRET_ARN as before.
+	SecretParameter string
+}
+
+// MaxApps bounds WECHAT_APPS: each app costs one secret read at cold start.
+const MaxApps = 20
+
+// apps reads WECHAT_APPID and WECHAT_APPS: the apps served, the default
+// (the client names none) first. Without WECHAT_APPS it is the one app
+// WECHAT_APPID names, and a secret source must be set. With WECHAT_APPS
+// ("wxA=/wxsession/apps/wxA,wxB=/wxsession/apps/wxB"), each entry is an
+// appid and the SSM parameter of its secret; WECHAT_APPID, if set, must be
+// one of them and is the default, else the first entry is. Call
+// [Env.secretSource] after it.
+func (e *Env) apps() []App {
+	list := e.lookup(VarApps)
+	if list == "" {
+		return []App{{AppID: e.Required(VarAppID)}}
+	}
+	var out []App
+	seen := map[string]bool{}
+	for _, part := range strings.Split(list, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		id, param, ok := strings.Cut(part, "=")
+		id, param = strings.TrimSpace(id), strings.TrimSpace(param)
+		switch {
+		case !ok || !ValidAppID(id) || param == "" || strings.ContainsAny(param, " =") || seen[id]:
+			e.Invalid(VarApps, list, "want appid=SSM parameter name, comma-separated, each appid once")
+			return nil
+		}
+		seen[id] = true
+		out = append(out, App{AppID: id, SecretParameter: param})
+	}
+	if len(out) == 0 || len(out) > MaxApps {
+		e.Invalid(VarApps, list, fmt.Sprintf("want 1 to %d apps", MaxApps))
+		return nil
+	}
+	if def := e.lookup(VarAppID); def != "" {
+		i := slices.IndexFunc(out, func(a App) bool { return a.AppID == def })
+		if i < 0 {
+			e.Invalid(VarAppID, def, "want one of the appids of "+VarApps)
+			return nil
+		}
+		out[0], out[i] = out[i], out[0]
+	}
+	return out
+}
+
+// secretSource requires one of WECHAT_SECRET, WECHAT_SECRET_PARAMETER and
+// WECHAT_SECRET_ARN unless WECHAT_APPS names each app's parameter.
+func (e *Env) secretSource() {
+	if e.lookup(VarApps) == "" {
+		e.OneOf(VarSecret, VarSecretParameter, VarSecretARN)
+	}
+}
+
+// ValidAppID reports whether s looks like an appid: 1 to 32 characters of
+// A-Z, a-z, 0-9 (WeChat's are "wx" and 16 hex digits).
+func ValidAppID(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Login is the login function's configuration. The app secrets are loaded
 // separately by package secret.
 type Login struct {
-	AppID         string   // WECHAT_APPID, required
+	AppID         string   // the default app: WECHAT_APPID, or the first of WECHAT_APPS
+	Apps          []App    // the apps served, the default first (docs/design.md §7.6)
 	APIBase       []string // WECHAT_API_BASE: base URLs in failover order; default DefaultAPIBase
 	SessionsTable string   // SESSIONS_TABLE, required
 	UsersTable    string   // USERS_TABLE, required
@@ -583,11 +666,14 @@ type Login struct {
 func LoadLogin(getenv func(string) string) (Login, error) {
 	e := NewEnv(getenv)
 	c := Login{
-		AppID:         e.Required(VarAppID),
+		Apps:          e.apps(),
 		SessionsTable: e.Required(VarSessionsTable),
 		UsersTable:    e.Required(VarUsersTable),
 	}
-	e.OneOf(VarSecret, VarSecretParameter, VarSecretARN)
+	if len(c.Apps) > 0 {
+		c.AppID = c.Apps[0].AppID
+	}
+	e.secretSource()
 	c.APIBase = e.URLs(VarAPIBase, DefaultAPIBase)
 	c.Sessions = e.sessions()
 	c.MetricsNamespace = e.String(VarMetricsNamespace, "")
@@ -636,7 +722,8 @@ func LoadAPI(getenv func(string) string) (API, error) {
 // WeChatAPI is what a function calling WeChat server APIs with the shared
 // access_token needs (package wxapi). The app secret is loaded separately.
 type WeChatAPI struct {
-	AppID            string   // WECHAT_APPID, required
+	AppID            string   // the default app: WECHAT_APPID, or the first of WECHAT_APPS
+	Apps             []App    // the apps served, the default first (docs/design.md §7.6)
 	APIBase          []string // WECHAT_API_BASE, default DefaultAPIBase
 	TokensTable      string   // TOKENS_TABLE, required
 	MetricsNamespace string   // METRICS_NAMESPACE ("" = the metrics package's default)
@@ -651,9 +738,12 @@ func LoadWeChatAPI(getenv func(string) string) (WeChatAPI, error) {
 }
 
 func loadWeChatAPI(e *Env) WeChatAPI {
-	c := WeChatAPI{AppID: e.Required(VarAppID), TokensTable: e.Required(VarTokensTable),
+	c := WeChatAPI{Apps: e.apps(), TokensTable: e.Required(VarTokensTable),
 		MetricsNamespace: e.String(VarMetricsNamespace, "")}
-	e.OneOf(VarSecret, VarSecretParameter, VarSecretARN)
+	if len(c.Apps) > 0 {
+		c.AppID = c.Apps[0].AppID
+	}
+	e.secretSource()
 	c.APIBase = e.URLs(VarAPIBase, DefaultAPIBase)
 	return c
 }

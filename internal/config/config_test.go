@@ -221,6 +221,7 @@ func TestLoadLogin(t *testing.T) {
 		"USERS_TABLE":    "users",
 	}
 	with := func(kv ...string) map[string]string { return testutil.With(full, kv...) }
+	one := []App{{AppID: "wx123"}}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -230,22 +231,47 @@ func TestLoadLogin(t *testing.T) {
 		{
 			name: "defaults",
 			env:  full,
-			want: Login{AppID: "wx123", APIBase: DefaultAPIBase, SessionsTable: "sessions", UsersTable: "users", Sessions: defSessions},
+			want: Login{AppID: "wx123", Apps: one, APIBase: DefaultAPIBase, SessionsTable: "sessions", UsersTable: "users", Sessions: defSessions},
 		},
 		{
 			name: "overrides, secret from SSM",
 			env:  with("WECHAT_SECRET", "", "WECHAT_SECRET_PARAMETER", "/wxsession/secret", "WECHAT_API_BASE", "http://127.0.0.1:3001/", "SESSION_TTL", "2h"),
-			want: Login{AppID: "wx123", APIBase: []string{"http://127.0.0.1:3001"}, SessionsTable: "sessions", UsersTable: "users", Sessions: func() Sessions { d := defSessions; d.TTL = 2 * time.Hour; return d }()},
+			want: Login{AppID: "wx123", Apps: one, APIBase: []string{"http://127.0.0.1:3001"}, SessionsTable: "sessions", UsersTable: "users", Sessions: func() Sessions { d := defSessions; d.TTL = 2 * time.Hour; return d }()},
 		},
 		{
 			name: "secret from Secrets Manager",
 			env:  with("WECHAT_SECRET", "", "WECHAT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:wx"),
-			want: Login{AppID: "wx123", APIBase: DefaultAPIBase, SessionsTable: "sessions", UsersTable: "users", Sessions: defSessions},
+			want: Login{AppID: "wx123", Apps: one, APIBase: DefaultAPIBase, SessionsTable: "sessions", UsersTable: "users", Sessions: defSessions},
 		},
 		{
 			name:    "everything wrong at once",
 			env:     map[string]string{"SESSION_TTL": "abc", "WECHAT_API_BASE": "nope"},
 			wantErr: `configuration: missing WECHAT_APPID, SESSIONS_TABLE, USERS_TABLE, one of WECHAT_SECRET/WECHAT_SECRET_PARAMETER/WECHAT_SECRET_ARN; invalid WECHAT_API_BASE="nope" (want an absolute http(s) URL without query); invalid SESSION_TTL="abc" (want a Go duration ≥ 1m)`,
+		},
+		{
+			name: "two apps, the default named by WECHAT_APPID",
+			env:  with("WECHAT_SECRET", "", "WECHAT_APPS", " wxA=/wxsession/apps/wxA, wx123=/wxsession/apps/wx123 "),
+			want: Login{AppID: "wx123", Apps: []App{{"wx123", "/wxsession/apps/wx123"}, {"wxA", "/wxsession/apps/wxA"}}, APIBase: DefaultAPIBase, SessionsTable: "sessions", UsersTable: "users", Sessions: defSessions},
+		},
+		{
+			name: "two apps, the first is the default",
+			env:  with("WECHAT_APPID", "", "WECHAT_APPS", "wxA=/p/a,wxB=/p/b"),
+			want: Login{AppID: "wxA", Apps: []App{{"wxA", "/p/a"}, {"wxB", "/p/b"}}, APIBase: DefaultAPIBase, SessionsTable: "sessions", UsersTable: "users", Sessions: defSessions},
+		},
+		{
+			name:    "WECHAT_APPID not among WECHAT_APPS",
+			env:     with("WECHAT_APPS", "wxA=/p/a"),
+			wantErr: `configuration: invalid WECHAT_APPID="wx123" (want one of the appids of WECHAT_APPS)`,
+		},
+		{
+			name:    "WECHAT_APPS entry without a parameter",
+			env:     with("WECHAT_APPS", "wx123=/p/a,wxB"),
+			wantErr: `configuration: invalid WECHAT_APPS="wx123=/p/a,wxB" (want appid=SSM parameter name, comma-separated, each appid once)`,
+		},
+		{
+			name:    "WECHAT_APPS appid twice",
+			env:     with("WECHAT_APPS", "wx123=/p/a,wx123=/p/b"),
+			wantErr: `configuration: invalid WECHAT_APPS="wx123=/p/a,wx123=/p/b" (want appid=SSM parameter name, comma-separated, each appid once)`,
 		},
 		{
 			name:    "ttl too small",

@@ -14,12 +14,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxsession/wxsession/httpapi"
 	"github.com/wxsession/wxsession/internal/audit"
+	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/internal/metrics"
 	"github.com/wxsession/wxsession/internal/wechat"
@@ -61,11 +63,18 @@ type Handler struct {
 	WeChat Exchanger
 	// Store claims codes and issues sessions.
 	Store Store
-	// AppID is the mini-program's appid, recorded on every session.
+	// AppID is the mini-program's appid, recorded on every session: the
+	// default app, the one a request naming none logs into.
 	AppID string
 	// CodeKey is the key session ids are derived from codes with
 	// (session.CodeKey of the app secret).
 	CodeKey []byte
+	// Apps are the other mini-programs served (docs/design.md §7.6), by
+	// appid; the default app (AppID, WeChat, CodeKey) need not be listed.
+	// A request names its app with "appid" in the body, else with the
+	// mini-program's Referer (https://servicewechat.com/{appid}/...); an
+	// appid that is neither AppID nor in Apps is 400 unknown_app.
+	Apps map[string]App
 	// Policy is the session model (lifetime, idle timeout, cap,
 	// exclusivity); a zero TTL means session.DefaultTTL.
 	Policy dynamostore.Policy
@@ -78,6 +87,31 @@ type Handler struct {
 	Metrics *metrics.Emitter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// App is one mini-program's exchanger and code key.
+type App struct {
+	WeChat  Exchanger
+	CodeKey []byte
+}
+
+// RefererPrefix starts the Referer of every request a mini-program makes:
+// https://servicewechat.com/{appid}/{version}/page-frame.html.
+const RefererPrefix = "https://servicewechat.com/"
+
+// app picks the request's app: the body's appid, else the Referer's, else
+// the default. ok is false for an appid this deployment does not serve.
+func (h *Handler) app(named string, headers map[string]string) (appid string, a App, ok bool) {
+	if named == "" {
+		if ref, found := strings.CutPrefix(httpapi.Header(headers, "Referer"), RefererPrefix); found {
+			named, _, _ = strings.Cut(ref, "/")
+		}
+	}
+	if named == "" || named == h.AppID {
+		return h.AppID, App{WeChat: h.WeChat, CodeKey: h.CodeKey}, true
+	}
+	a, ok = h.Apps[named]
+	return named, a, ok
 }
 
 // Response is the body of a successful login.
@@ -95,6 +129,7 @@ type Response struct {
 // field is refused.
 type request struct {
 	Code     *string         `json:"code"`
+	AppID    *string         `json:"appid"`
 	DeviceID *string         `json:"device_id"`
 	Device   *session.Device `json:"device"`
 
@@ -109,6 +144,7 @@ type request struct {
 // input is a validated login body.
 type input struct {
 	code     string
+	appid    string
 	deviceID string
 	device   session.Device
 }
@@ -123,6 +159,7 @@ type outcome struct {
 	level  slog.Level
 	err    error  // the cause, for the log line
 	openid string // known once the exchange succeeded
+	appid  string // the app logged into, once known
 	sid    string // the new session's stored hash, on success
 	alert  bool
 	ended  []dynamostore.Ended
@@ -184,7 +221,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if o.alert {
 		h.Metrics.Misconfiguration(ctx)
 	}
-	rec := audit.Record{Event: audit.LoginSucceeded, AppID: h.AppID, OpenID: o.openid, SID: o.sid, SourceIP: req.RequestContext.HTTP.SourceIP}
+	rec := audit.Record{Event: audit.LoginSucceeded, AppID: o.appid, OpenID: o.openid, SID: o.sid, SourceIP: req.RequestContext.HTTP.SourceIP}
 	if o.name != outcomeOK {
 		rec.Event, rec.Error = audit.LoginFailed, o.name
 	}
@@ -195,7 +232,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 			ev = audit.SessionEvicted
 		}
 		h.Metrics.SessionsEnded(ctx, string(e.Reason), 1)
-		h.Audit.Record(ctx, audit.Record{Event: ev, AppID: h.AppID, OpenID: o.openid, SID: e.Hash, Reason: string(e.Reason), SourceIP: req.RequestContext.HTTP.SourceIP})
+		h.Audit.Record(ctx, audit.Record{Event: ev, AppID: o.appid, OpenID: o.openid, SID: e.Hash, Reason: string(e.Reason), SourceIP: req.RequestContext.HTTP.SourceIP})
 	}
 	return o.resp, nil
 }
@@ -225,6 +262,17 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 	if msg != "" {
 		return fail(http.StatusBadRequest, "invalid_request", msg, slog.LevelInfo, nil)
 	}
+	appid, app, ok := h.app(in.appid, req.Headers)
+	if !ok {
+		return fail(http.StatusBadRequest, "unknown_app", "this deployment does not serve the mini-program named by appid (or the Referer)", slog.LevelInfo, nil)
+	}
+	o := h.login(ctx, req, in, appid, app)
+	o.appid = appid
+	return o
+}
+
+// login is serve for a request of the app appid.
+func (h *Handler) login(ctx context.Context, req events.APIGatewayV2HTTPRequest, in input, appid string, app App) outcome {
 	// A login ends the session it carries (docs/design.md §3.3). Carried in
 	// the cookie by a browser on behalf of another site, that would let any
 	// page end a user's session: refused, as the authorizer refuses such
@@ -240,7 +288,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 
 	// The code's session id, and a claim on its hash: one WeChat call per
 	// code, however many duplicates arrive (docs/design.md §3).
-	id := session.IDFromCode(h.CodeKey, h.AppID, in.code)
+	id := session.IDFromCode(app.CodeKey, appid, in.code)
 	claim, err := h.Store.Claim(ctx, session.Hash(id), in.deviceID)
 	if err != nil {
 		return claimFailure(err)
@@ -251,7 +299,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		return o
 	}
 
-	ident, err := h.WeChat.Exchange(ctx, in.code)
+	ident, err := app.WeChat.Exchange(ctx, in.code)
 	if err != nil {
 		o := exchangeFailure(err)
 		failure := o.name
@@ -267,7 +315,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		presented = session.Hash(pid)
 	}
 	s, ended, err := h.Store.Issue(ctx, dynamostore.IssueInput{
-		Claim: claim, AppID: h.AppID, Identity: ident,
+		Claim: claim, AppID: appid, Identity: ident,
 		DeviceID: in.deviceID, Device: in.device, SourceIP: req.RequestContext.HTTP.SourceIP,
 		Presented: presented, Policy: policy,
 	})
@@ -425,6 +473,12 @@ func parseRequest(body []byte) (in input, msg string) {
 		return input{}, `field "code" may only contain A-Z, a-z, 0-9, "_" and "-"`
 	}
 	in.code = c
+	if r.AppID != nil {
+		if !config.ValidAppID(*r.AppID) {
+			return input{}, `field "appid" must be 1 to 32 characters of A-Z, a-z and 0-9`
+		}
+		in.appid = *r.AppID
+	}
 	if r.DeviceID != nil {
 		if !session.ValidDeviceID(*r.DeviceID) {
 			return input{}, `field "device_id" must be 16 to 64 characters of A-Z, a-z, 0-9, "_" and "-"`

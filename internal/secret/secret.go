@@ -125,6 +125,22 @@ func (s Source) Load(ctx context.Context) (string, error) {
 	return "", ErrNotConfigured
 }
 
+// LoadApp returns the secret of one app of a deployment (docs/design.md
+// §7.6): WECHAT_SECRET when set (local runs: every app of the local
+// emulator shares it), else the SSM parameter WECHAT_APPS names for the
+// app, else (an app without a parameter: the one app of a deployment
+// without WECHAT_APPS) what [Source.Load] returns.
+func (s Source) LoadApp(ctx context.Context, app config.App) (string, error) {
+	getenv := s.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if v := strings.TrimSpace(getenv(config.VarSecret)); v != "" || app.SecretParameter == "" {
+		return s.Load(ctx)
+	}
+	return s.loadSSM(ctx, getenv, app.SecretParameter)
+}
+
 func (s Source) loadSSM(ctx context.Context, getenv func(string) string, name string) (string, error) {
 	what := fmt.Sprintf("SSM parameter %q", name)
 	req := struct {

@@ -510,3 +510,32 @@ func TestMissingCredentialsOrRegion(t *testing.T) {
 		t.Errorf("failing provider: err = %v", err)
 	}
 }
+
+// TestLoadApp: each app of WECHAT_APPS reads its own parameter; an app
+// without one falls back to Load; WECHAT_SECRET (local runs) wins.
+func TestLoadApp(t *testing.T) {
+	tests := []struct {
+		name        string
+		env         map[string]string
+		app         config.App
+		want        string
+		wantTargets int
+	}{
+		{"own parameter", nil, config.App{AppID: "wxB", SecretParameter: "/wxsession/apps/wxB"}, "secret-b", 1},
+		{"other app's parameter", nil, config.App{AppID: "wxA", SecretParameter: "/wxsession/apps/wxA"}, "secret-a", 1},
+		{"no parameter: WECHAT_SECRET_PARAMETER", map[string]string{config.VarSecretParameter: testParam}, config.App{AppID: "wx1"}, "single", 1},
+		{"local WECHAT_SECRET wins", map[string]string{config.VarSecret: "local"}, config.App{AppID: "wxB", SecretParameter: "/wxsession/apps/wxB"}, "local", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAWS(t, testCreds, "us-east-1", testNow)
+			f.params["/wxsession/apps/wxA"] = "secret-a"
+			f.params["/wxsession/apps/wxB"] = "secret-b"
+			f.params[testParam] = "single"
+			got, err := source(f, testCreds, tt.env).LoadApp(context.Background(), tt.app)
+			if err != nil || got != tt.want || len(f.targets) != tt.wantTargets {
+				t.Fatalf("LoadApp = %q, %v after %d requests; want %q after %d", got, err, len(f.targets), tt.want, tt.wantTargets)
+			}
+		})
+	}
+}

@@ -436,26 +436,35 @@ func (s *Source) release(ctx context.Context) {
 	})
 }
 
-// FromEnv builds the Source of a Lambda function from its environment
-// (config.LoadWeChatAPI: WECHAT_APPID, WECHAT_API_BASE, TOKENS_TABLE,
-// METRICS_NAMESPACE and a source of the app secret), with db and awsCfg for
-// the tables and the secret; metric and audit lines go to standard output.
-// It returns the WeChat base URLs too.
-func FromEnv(ctx context.Context, getenv func(string) string, db *dynamodb.Client, awsCfg aws.Config, logger *slog.Logger) (*Source, []string, error) {
+// FromEnv builds the Sources of a Lambda function from its environment
+// (config.LoadWeChatAPI: WECHAT_APPID or WECHAT_APPS, WECHAT_API_BASE,
+// TOKENS_TABLE, METRICS_NAMESPACE and each app's secret), with db and awsCfg
+// for the tables and the secrets; metric and audit lines go to standard
+// output. It returns one Source per app served, by appid (docs/design.md
+// §7.6: each app has its own token item and secret), and the
+// configuration (its AppID is the default app, its APIBase WeChat's hosts).
+func FromEnv(ctx context.Context, getenv func(string) string, db *dynamodb.Client, awsCfg aws.Config, logger *slog.Logger) (map[string]*Source, config.WeChatAPI, error) {
 	cfg, err := config.LoadWeChatAPI(getenv)
 	if err != nil {
-		return nil, nil, err
+		return nil, cfg, err
 	}
 	m := metrics.New(os.Stdout, cfg.MetricsNamespace)
-	appSecret, err := secret.Source{Getenv: getenv, AWS: awsCfg}.Load(ctx)
-	if err != nil {
-		return nil, nil, err
+	al := audit.New(os.Stdout, audit.ActorSystem)
+	out := make(map[string]*Source, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		appSecret, err := secret.Source{Getenv: getenv, AWS: awsCfg}.LoadApp(ctx, a)
+		if err != nil {
+			return nil, cfg, err
+		}
+		wx, err := wechat.New(wechat.Config{AppID: a.AppID, Secret: appSecret, BaseURLs: cfg.APIBase, Logger: logger, Metrics: m})
+		if err != nil {
+			return nil, cfg, err
+		}
+		src, err := New(db, Config{Table: cfg.TokensTable, AppID: a.AppID, Fetch: wx, Logger: logger, Metrics: m, Audit: al})
+		if err != nil {
+			return nil, cfg, err
+		}
+		out[a.AppID] = src
 	}
-	wx, err := wechat.New(wechat.Config{AppID: cfg.AppID, Secret: appSecret, BaseURLs: cfg.APIBase, Logger: logger, Metrics: m})
-	if err != nil {
-		return nil, nil, err
-	}
-	src, err := New(db, Config{Table: cfg.TokensTable, AppID: cfg.AppID, Fetch: wx, Logger: logger, Metrics: m,
-		Audit: audit.New(os.Stdout, audit.ActorSystem)})
-	return src, cfg.APIBase, err
+	return out, cfg, nil
 }

@@ -71,7 +71,12 @@ type WeChat interface {
 
 // Handler serves the routes. Build it once per process.
 type Handler struct {
+	// WeChat calls WeChat for the default app (AppID); Apps, when set,
+	// for each app served, by appid (docs/design.md §7.6): a request uses
+	// its principal's app's client, so its token and its app's phone
+	// quota. A session of an app not in Apps is answered 403 unknown_app.
 	WeChat WeChat
+	Apps   map[string]WeChat
 	Store  *Store
 	// AppID is the mini-program's appid (watermarks must name it).
 	AppID string
@@ -87,6 +92,14 @@ type Handler struct {
 	Audit   *audit.Logger
 	Metrics *metrics.Emitter
 	Now     func() time.Time
+}
+
+// wechat is the client of p's app.
+func (h *Handler) wechat(p session.Principal) WeChat {
+	if wx, ok := h.Apps[p.AppID]; ok {
+		return wx
+	}
+	return h.WeChat
 }
 
 func (h *Handler) now() time.Time {
@@ -133,6 +146,10 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	if p.AppID == "" {
 		p.AppID = h.AppID
+	}
+	if _, ok := h.Apps[p.AppID]; h.Apps != nil && !ok {
+		h.log().WarnContext(ctx, "session of an app this deployment does not serve", "appid", p.AppID, "route", route)
+		return httpapi.Error(http.StatusForbidden, "unknown_app", "this deployment does not serve the session's mini-program"), nil
 	}
 	ctx = context.WithValue(ctx, sourceIPKey{}, req.RequestContext.HTTP.SourceIP)
 	// Leave DeadlineMargin of the invocation to answer: a slow WeChat or a
@@ -287,7 +304,7 @@ func (h *Handler) lookupPhone(ctx context.Context, p session.Principal, user, co
 	}
 	body, _ := json.Marshal(map[string]string{"code": code, "openid": p.OpenID})
 	start := h.now()
-	b, err := h.WeChat.Do(ctx, wxapi.Call{Method: http.MethodPost, Path: "/wxa/business/getuserphonenumber",
+	b, err := h.wechat(p).Do(ctx, wxapi.Call{Method: http.MethodPost, Path: "/wxa/business/getuserphonenumber",
 		Body: json.RawMessage(body), Redact: []string{code}, ConsumedErrcodes: []int{wechat.CodeInvalidCode}})
 	if err == nil && (json.Unmarshal(b.Data, &out) != nil || !plausiblePhone(out.PhoneInfo.PurePhoneNumber, out.PhoneInfo.CountryCode)) {
 		err = fmt.Errorf("getuserphonenumber answer without a phone number: %w", wechat.ErrUnavailable)
@@ -460,7 +477,7 @@ func (h *Handler) checkSessionKey(ctx context.Context, _ events.APIGatewayV2HTTP
 		return h.storeError(ctx, "read session_key", err)
 	}
 	q, sig := signedQuery(p.OpenID, key)
-	_, err = h.WeChat.Do(ctx, wxapi.Call{Method: http.MethodGet, Path: "/wxa/checksession", Query: q, Redact: []string{sig, key}})
+	_, err = h.wechat(p).Do(ctx, wxapi.Call{Method: http.MethodGet, Path: "/wxa/checksession", Query: q, Redact: []string{sig, key}})
 	var apiErr *wxapi.Error
 	switch {
 	case err == nil:
@@ -480,7 +497,7 @@ func (h *Handler) resetSessionKey(ctx context.Context, _ events.APIGatewayV2HTTP
 		return h.storeError(ctx, "read session_key", err)
 	}
 	q, sig := signedQuery(p.OpenID, key)
-	b, err := h.WeChat.Do(ctx, wxapi.Call{Method: http.MethodGet, Path: "/wxa/resetusersessionkey", Query: q,
+	b, err := h.wechat(p).Do(ctx, wxapi.Call{Method: http.MethodGet, Path: "/wxa/resetusersessionkey", Query: q,
 		Redact: []string{sig, key}, ConsumedErrcodes: []int{wechat.CodeInvalidSignature}})
 	var apiErr *wxapi.Error
 	if errors.As(err, &apiErr) && apiErr.Code == wechat.CodeInvalidSignature {
