@@ -8,7 +8,7 @@
 //	GET    /wxa/checksession?access_token=&openid=&signature=&sig_method=hmac_sha256
 //	GET    /wxa/resetusersessionkey?access_token=&openid=&signature=&sig_method=hmac_sha256
 //	POST   /wxa/getwxacodeunlimit?access_token=  {"scene", ...}  -> image/png
-//	POST   /test/codes   {"openid"?, "unionid"?}  -> {"code", "openid", "unionid"?}
+//	POST   /test/codes   {"openid"?, "unionid"?, "appid"?}  -> {"code", "openid", "unionid"?, "appid"}
 //	POST   /test/phone-codes  {"openid", "phone_number"?, "country_code"?}  -> {"code"}
 //	POST   /test/encrypted-data  {"openid", "data", "appid"?, "timestamp"?}  -> {"encryptedData","iv"}
 //	POST   /test/tokens/invalidate  -> 204: every access_token issued so far answers 40001
@@ -42,6 +42,15 @@
 // codes are 64 hex characters, valid for CodeTTL, usable once (40029
 // afterwards).
 //
+// Several apps (docs/design.md §7.6): Config.AppIDs adds appids served
+// besides AppID, all with the same secret. A code belongs to the app
+// POST /test/codes named (default AppID); exchanged with another appid it
+// is 40029, as at WeChat. Each app has its own stable_token state (current
+// token, forced refreshes), a token works for its app's calls only and
+// getuserphonenumber's watermark names the token's app. Users (openid →
+// unionid, session_key) are shared: give each app its own openids and one
+// unionid to model one person in two apps.
+//
 // Faults: the next Count requests of the fault's API (default
 // jscode2session), whatever their parameters, are answered by the fault
 // instead (one fault consumed per request). A faulted request does NOT
@@ -57,6 +66,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -86,6 +96,9 @@ type Config struct {
 	AppID string
 	// Secret is the app secret; default DefaultSecret.
 	Secret string
+	// AppIDs are further appids served, with the same Secret (several
+	// mini-programs in one deployment).
+	AppIDs []string
 	// CodeTTL is how long a code stays valid; default 5 minutes.
 	CodeTTL time.Duration
 	// TokenTTL is the access_token lifetime; default 7200 s, as WeChat.
@@ -185,6 +198,9 @@ type Stats struct {
 	CheckSession        int `json:"checksession"`
 	ResetUserSessionKey int `json:"resetusersessionkey"`
 	GetWXACodeUnlimit   int `json:"getwxacodeunlimit"`
+	// StableTokenByApp counts the stable_token calls with a valid appid
+	// and secret, by appid.
+	StableTokenByApp map[string]int `json:"stable_token_by_app"`
 	// StableTokenForced counts stable_token calls with force_refresh true
 	// that replaced the token.
 	StableTokenForced int `json:"stable_token_forced"`
@@ -212,12 +228,14 @@ type Issued struct {
 	Code    string `json:"code"`
 	OpenID  string `json:"openid"`
 	UnionID string `json:"unionid,omitempty"`
+	AppID   string `json:"appid"`
 }
 
 // Emulator is an in-memory WeChat jscode2session service. It is safe for
 // concurrent use.
 type Emulator struct {
 	appID  string
+	appIDs []string // every appid served, appID first
 	secret string
 	ttl    time.Duration
 	now    func() time.Time
@@ -233,6 +251,11 @@ type Emulator struct {
 	nextSweep  int
 	phoneCodes map[string]*phoneCode
 	tokens     map[string]*accessToken
+	apps       map[string]*tokenState // by appid
+}
+
+// tokenState is one app's stable_token state.
+type tokenState struct {
 	current    string    // the access_token normal stable_token calls return
 	lastForced time.Time // the latest forced refresh that replaced the token
 	forcedDay  string    // the day (UTC+8) forcedN counts
@@ -240,6 +263,7 @@ type Emulator struct {
 }
 
 type codeEntry struct {
+	appid   string
 	openid  string
 	expires time.Time
 	used    bool
@@ -262,7 +286,7 @@ func New(cfg Config) *Emulator {
 		codes:      make(map[string]*codeEntry),
 		users:      make(map[string]*user),
 		faults:     make(map[string]Fault),
-		stats:      Stats{Errcodes: make(map[int]int)},
+		stats:      Stats{Errcodes: make(map[int]int), StableTokenByApp: make(map[string]int)},
 		nextSweep:  1024,
 		phoneCodes: make(map[string]*phoneCode),
 		tokens:     make(map[string]*accessToken),
@@ -272,6 +296,14 @@ func New(cfg Config) *Emulator {
 	}
 	if e.appID == "" {
 		e.appID = DefaultAppID
+	}
+	e.apps = map[string]*tokenState{e.appID: {}}
+	e.appIDs = []string{e.appID}
+	for _, a := range cfg.AppIDs {
+		if _, dup := e.apps[a]; a != "" && !dup {
+			e.apps[a] = &tokenState{}
+			e.appIDs = append(e.appIDs, a)
+		}
 	}
 	if e.secret == "" {
 		e.secret = DefaultSecret
@@ -288,8 +320,14 @@ func New(cfg Config) *Emulator {
 	return e
 }
 
-// AppID returns the appid the emulator accepts.
+// AppID returns the appid the emulator accepts (the first, if several).
 func (e *Emulator) AppID() string { return e.appID }
+
+// AppIDs returns every appid the emulator serves, AppID first.
+func (e *Emulator) AppIDs() []string { return slices.Clone(e.appIDs) }
+
+// serves reports whether appid is one of the emulator's apps.
+func (e *Emulator) serves(appid string) bool { return e.apps[appid] != nil }
 
 // IssueCode hands out a code for openid (a new random openid when empty),
 // like POST /test/codes. A non-empty unionid is recorded for the user and
@@ -302,6 +340,18 @@ func (e *Emulator) IssueCode(openid, unionid string) (string, error) {
 // Issue is IssueCode returning the openid too (useful when it was drawn at
 // random).
 func (e *Emulator) Issue(openid, unionid string) (Issued, error) {
+	return e.IssueFor("", openid, unionid)
+}
+
+// IssueFor is Issue for the app appid ("" means AppID); an appid the
+// emulator does not serve is an error.
+func (e *Emulator) IssueFor(appid, openid, unionid string) (Issued, error) {
+	if appid == "" {
+		appid = e.appID
+	}
+	if !e.serves(appid) {
+		return Issued{}, fmt.Errorf("appid %q is not served by the emulator (serving %s)", appid, strings.Join(e.appIDs, ", "))
+	}
 	if err := checkID("openid", openid); err != nil {
 		return Issued{}, err
 	}
@@ -329,7 +379,7 @@ func (e *Emulator) Issue(openid, unionid string) (Issued, error) {
 		}
 		e.nextSweep = max(1024, 2*len(e.codes))
 	}
-	e.codes[code] = &codeEntry{openid: openid, expires: now.Add(e.ttl)}
+	e.codes[code] = &codeEntry{appid: appid, openid: openid, expires: now.Add(e.ttl)}
 	u := e.users[openid]
 	if u == nil {
 		u = &user{}
@@ -339,7 +389,7 @@ func (e *Emulator) Issue(openid, unionid string) (Issued, error) {
 		u.unionid = unionid
 	}
 	e.stats.CodesIssued++
-	return Issued{Code: code, OpenID: openid, UnionID: u.unionid}, nil
+	return Issued{Code: code, OpenID: openid, UnionID: u.unionid, AppID: appid}, nil
 }
 
 // SetFaults makes the next f.Count requests of f.API (default
@@ -382,6 +432,7 @@ func (e *Emulator) Stats() Stats {
 	for k, v := range e.stats.Errcodes {
 		s.Errcodes[k] = v
 	}
+	s.StableTokenByApp = maps.Clone(e.stats.StableTokenByApp)
 	return s
 }
 
@@ -434,7 +485,7 @@ type outcome struct {
 }
 
 // exchange consumes code and rotates the user's session_key.
-func (e *Emulator) exchange(code string) (outcome, error) {
+func (e *Emulator) exchange(appid, code string) (outcome, error) {
 	key, err := randomSessionKey()
 	if err != nil {
 		return outcome{}, err
@@ -443,7 +494,7 @@ func (e *Emulator) exchange(code string) (outcome, error) {
 	defer e.mu.Unlock()
 	ce := e.codes[code]
 	switch {
-	case ce == nil || !e.now().Before(ce.expires):
+	case ce == nil || !e.now().Before(ce.expires) || ce.appid != appid:
 		return outcome{errcode: codeInvalidCode}, nil
 	case ce.used:
 		return outcome{errcode: codeCodeUsed}, nil

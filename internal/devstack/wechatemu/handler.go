@@ -111,7 +111,7 @@ func (e *Emulator) serveJSCode2Session(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case q.Get("appid") == "":
 		errcode = codeAppIDMissing
-	case q.Get("appid") != e.appID:
+	case !e.serves(q.Get("appid")):
 		errcode = codeInvalidAppID
 	case q.Get("secret") == "":
 		errcode = codeSecretMissing
@@ -125,7 +125,7 @@ func (e *Emulator) serveJSCode2Session(w http.ResponseWriter, r *http.Request) {
 	var out outcome
 	if errcode == 0 {
 		var err error
-		if out, err = e.exchange(q.Get("js_code")); err != nil {
+		if out, err = e.exchange(q.Get("appid"), q.Get("js_code")); err != nil {
 			out.errcode = codeSystemError
 		}
 		errcode = out.errcode
@@ -227,12 +227,13 @@ func (e *Emulator) serveCodes(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		OpenID  string `json:"openid"`
 		UnionID string `json:"unionid"`
+		AppID   string `json:"appid"`
 	}
 	if err := decodeBody(r, &in, true); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
-	is, err := e.Issue(in.OpenID, in.UnionID)
+	is, err := e.IssueFor(in.AppID, in.OpenID, in.UnionID)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return

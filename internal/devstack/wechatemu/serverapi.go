@@ -68,6 +68,7 @@ const (
 var chinaTime = time.FixedZone("UTC+8", 8*3600)
 
 type accessToken struct {
+	appid   string
 	expires time.Time
 	revoked bool
 }
@@ -105,7 +106,7 @@ func (e *Emulator) serveStableToken(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case in.AppID == "":
 		errcode = codeAppIDMissing
-	case in.AppID != e.appID:
+	case !e.serves(in.AppID):
 		errcode = codeInvalidAppID
 	case in.Secret == "":
 		errcode = codeSecretMissing
@@ -118,7 +119,7 @@ func (e *Emulator) serveStableToken(w http.ResponseWriter, r *http.Request) {
 		e.answerErrcode(w, r, APIStableToken, errcode)
 		return
 	}
-	tok, expiresIn, errcode := e.stableToken(in.ForceRefresh)
+	tok, expiresIn, errcode := e.stableToken(in.AppID, in.ForceRefresh)
 	if errcode != 0 {
 		e.answerErrcode(w, r, APIStableToken, errcode)
 		return
@@ -136,34 +137,38 @@ func (e *Emulator) serveStableToken(w http.ResponseWriter, r *http.Request) {
 // (a new one in its last 5 minutes); force mode revokes every token and
 // issues a new one, at most 20 times a day and not within 30 s of the
 // previous forced refresh (then the current token is answered).
-func (e *Emulator) stableToken(force bool) (string, int64, int) {
+func (e *Emulator) stableToken(appid string, force bool) (string, int64, int) {
 	fresh, err := randomToken()
 	if err != nil {
 		return "", 0, codeSystemError
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.stats.StableTokenByApp[appid]++
+	st := e.apps[appid]
 	now := e.now()
-	cur := e.tokens[e.current]
+	cur := e.tokens[st.current]
 	switch {
-	case force && (e.lastForced.IsZero() || now.Sub(e.lastForced) >= forcedRefreshInterval):
+	case force && (st.lastForced.IsZero() || now.Sub(st.lastForced) >= forcedRefreshInterval):
 		day := now.In(chinaTime).Format(time.DateOnly)
-		if e.forcedDay != day {
-			e.forcedDay, e.forcedN = day, 0
+		if st.forcedDay != day {
+			st.forcedDay, st.forcedN = day, 0
 		}
-		if e.forcedN >= forcedRefreshesPerDay {
+		if st.forcedN >= forcedRefreshesPerDay {
 			return "", 0, codeDailyQuota
 		}
-		e.forcedN++
-		e.lastForced = now
+		st.forcedN++
+		st.lastForced = now
 		e.stats.StableTokenForced++
 		for _, t := range e.tokens {
-			t.revoked = true
+			if t.appid == appid {
+				t.revoked = true
+			}
 		}
 		cur = nil
 	case cur != nil && cur.expires.Sub(now) <= tokenEarlyRenewal:
 		if !now.Before(cur.expires) {
-			delete(e.tokens, e.current)
+			delete(e.tokens, st.current)
 		}
 		cur = nil
 	}
@@ -173,32 +178,32 @@ func (e *Emulator) stableToken(force bool) (string, int64, int) {
 				delete(e.tokens, k)
 			}
 		}
-		e.current = fresh
-		cur = &accessToken{expires: now.Add(e.tokenTTL)}
+		st.current = fresh
+		cur = &accessToken{appid: appid, expires: now.Add(e.tokenTTL)}
 		e.tokens[fresh] = cur
 	}
-	return e.current, int64(cur.expires.Sub(now) / time.Second), 0
+	return st.current, int64(cur.expires.Sub(now) / time.Second), 0
 }
 
-// checkToken returns 0 when the request's access_token is valid, else the
-// errcode WeChat answers.
-func (e *Emulator) checkToken(r *http.Request) int {
+// checkToken returns 0 and the token's appid when the request's
+// access_token is valid, else the errcode WeChat answers.
+func (e *Emulator) checkToken(r *http.Request) (int, string) {
 	tok := r.URL.Query().Get("access_token")
 	if tok == "" {
-		return codeTokenMissing
+		return codeTokenMissing, ""
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t := e.tokens[tok]
 	switch {
 	case t == nil && len(tok) < 16:
-		return codeInvalidToken
+		return codeInvalidToken, ""
 	case t == nil || t.revoked:
-		return codeInvalidCredential
+		return codeInvalidCredential, ""
 	case !e.now().Before(t.expires):
-		return codeTokenExpired
+		return codeTokenExpired, ""
 	}
-	return 0
+	return 0, t.appid
 }
 
 // InvalidateTokens makes WeChat reject every access_token issued so far
@@ -222,7 +227,8 @@ func (e *Emulator) serveGetUserPhoneNumber(w http.ResponseWriter, r *http.Reques
 	if e.serveFault(w, r, APIGetUserPhoneNumber) {
 		return
 	}
-	if c := e.checkToken(r); c != 0 {
+	c, appid := e.checkToken(r)
+	if c != 0 {
 		e.answerErrcode(w, r, APIGetUserPhoneNumber, c)
 		return
 	}
@@ -269,7 +275,7 @@ func (e *Emulator) serveGetUserPhoneNumber(w http.ResponseWriter, r *http.Reques
 		Errcode   int       `json:"errcode"`
 		Errmsg    string    `json:"errmsg"`
 		PhoneInfo phoneInfo `json:"phone_info"`
-	}{0, "ok", phoneInfo{full, pc.pure, pc.countryCode, watermark{now.Unix(), e.appID}}})
+	}{0, "ok", phoneInfo{full, pc.pure, pc.countryCode, watermark{now.Unix(), appid}}})
 	e.count(0, false)
 	e.log.LogAttrs(r.Context(), slog.LevelInfo, "wechatemu: getuserphonenumber ok", slog.String("openid", session.MaskOpenID(pc.openid)))
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
@@ -281,7 +287,7 @@ func (e *Emulator) serveGetUserPhoneNumber(w http.ResponseWriter, r *http.Reques
 // the token, then sig_method=hmac_sha256 and signature =
 // hex(hmac_sha256(session_key, "")) with the user's current key.
 func (e *Emulator) userSignature(r *http.Request) (openid string, errcode int) {
-	if c := e.checkToken(r); c != 0 {
+	if c, _ := e.checkToken(r); c != 0 {
 		return "", c
 	}
 	q := r.URL.Query()
@@ -351,7 +357,7 @@ func (e *Emulator) serveGetWXACodeUnlimit(w http.ResponseWriter, r *http.Request
 	if e.serveFault(w, r, APIGetWXACodeUnlimit) {
 		return
 	}
-	if c := e.checkToken(r); c != 0 {
+	if c, _ := e.checkToken(r); c != 0 {
 		e.answerErrcode(w, r, APIGetWXACodeUnlimit, c)
 		return
 	}
@@ -565,11 +571,12 @@ func randomToken() (string, error) {
 }
 
 // CurrentToken returns the access_token normal stable_token calls answer
-// ("" before the first). Tests use it to assert the token never leaks.
+// for AppID ("" before the first). Tests use it to assert the token never
+// leaks.
 func (e *Emulator) CurrentToken() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.current
+	return e.apps[e.appID].current
 }
 
 // Tokens returns every access_token the emulator still remembers (issued
