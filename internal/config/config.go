@@ -118,7 +118,7 @@ const LocalMinDuration = time.Second
 // docs/design.md §5 lists them.
 var Vars = []Var{
 	{Name: VarAppID, Meaning: "the mini-program's appid (required by login unless WECHAT_APPS is set; with WECHAT_APPS, the default app)", Kind: KindString},
-	{Name: VarApps, Meaning: "several mini-programs: appid=SSM parameter name of its secret, comma-separated (docs/design.md §7.6)", Kind: KindString},
+	{Name: VarApps, Meaning: "several mini-programs: appid=SSM parameter name of its secret, comma-separated (docs/design.md §7.6)", Setting: true, Kind: KindString},
 	{Name: VarSecret, Meaning: "the app secret itself (local runs; in AWS use a parameter or secret)", Secret: true, Kind: KindString},
 	{Name: VarSecretParameter, Meaning: "SSM Parameter Store name of the app secret (SecureString)", Kind: KindString},
 	{Name: VarSecretARN, Meaning: "Secrets Manager ARN or name of the app secret", Kind: KindString},
@@ -581,14 +581,14 @@ type App struct {
 // MaxApps bounds WECHAT_APPS: each app costs one secret read at cold start.
 const MaxApps = 20
 
-// apps reads WECHAT_APPID and WECHAT_APPS: the apps served, the default
+// Apps reads WECHAT_APPID and WECHAT_APPS: the apps served, the default
 // (the client names none) first. Without WECHAT_APPS it is the one app
 // WECHAT_APPID names, and a secret source must be set. With WECHAT_APPS
 // ("wxA=/wxsession/apps/wxA,wxB=/wxsession/apps/wxB"), each entry is an
 // appid and the SSM parameter of its secret; WECHAT_APPID, if set, must be
 // one of them and is the default, else the first entry is. Call
 // [Env.secretSource] after it.
-func (e *Env) apps() []App {
+func (e *Env) Apps() []App {
 	list := e.lookup(VarApps)
 	if list == "" {
 		return []App{{AppID: e.Required(VarAppID)}}
@@ -666,7 +666,7 @@ type Login struct {
 func LoadLogin(getenv func(string) string) (Login, error) {
 	e := NewEnv(getenv)
 	c := Login{
-		Apps:          e.apps(),
+		Apps:          e.Apps(),
 		SessionsTable: e.Required(VarSessionsTable),
 		UsersTable:    e.Required(VarUsersTable),
 	}
@@ -738,7 +738,7 @@ func LoadWeChatAPI(getenv func(string) string) (WeChatAPI, error) {
 }
 
 func loadWeChatAPI(e *Env) WeChatAPI {
-	c := WeChatAPI{Apps: e.apps(), TokensTable: e.Required(VarTokensTable),
+	c := WeChatAPI{Apps: e.Apps(), TokensTable: e.Required(VarTokensTable),
 		MetricsNamespace: e.String(VarMetricsNamespace, "")}
 	if len(c.Apps) > 0 {
 		c.AppID = c.Apps[0].AppID

@@ -36,6 +36,9 @@ var partitions = []struct{ partition, region string }{
 // leading slash).
 const secretParameterARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${WeChatSecretParameter}"
 
+// appsParameterARN is the path the WeChatApps parameters lie under.
+const appsParameterARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${WeChatAppsParameterPath}/*"
+
 type statement struct {
 	Effect   string
 	Action   any // string or []string
@@ -157,7 +160,10 @@ func TestIAM(t *testing.T) {
 			if roles == 0 {
 				t.Fatal("no IAM role in the translated template")
 			}
-			want, _ := json.Marshal(map[string]string{"Fn::Sub": secretParameterARN})
+			// The secret's parameter, and (only when WeChatApps is set)
+			// the parameters under WeChatAppsParameterPath (docs/design.md §7.6).
+			want, _ := json.Marshal([]any{map[string]string{"Fn::Sub": secretParameterARN},
+				map[string]any{"Fn::If": []any{"HasWeChatApps", map[string]string{"Fn::Sub": appsParameterARN}, map[string]string{"Ref": "AWS::NoValue"}}}})
 			slices.Sort(ssm)
 			wantSSM := []string{"LoginFunctionRole: ssm:GetParameter on " + string(want), "WechatFunctionRole: ssm:GetParameter on " + string(want)}
 			if !slices.Equal(ssm, wantSSM) {

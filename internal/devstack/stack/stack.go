@@ -370,7 +370,35 @@ func (s *Stack) functionEnv(f samtemplate.Function) map[string]string {
 	for k, v := range s.opts.EnvOverrides[f.LogicalID] {
 		env[k] = v
 	}
+	s.serveApps(env)
 	return env
+}
+
+// serveApps wires several mini-programs (docs/design.md §7.6): when env
+// sets WECHAT_APPS, the emulator serves its appids too (every app's secret
+// is the emulator's: WECHAT_SECRET wins over the parameters in a local
+// run), and WECHAT_APPID, unless it is one of them, becomes the first.
+func (s *Stack) serveApps(env map[string]string) {
+	if strings.TrimSpace(env[config.VarApps]) == "" {
+		return
+	}
+	apps := config.NewEnv(func(k string) string {
+		if k == config.VarAppID {
+			return ""
+		}
+		return env[k]
+	}).Apps()
+	if len(apps) == 0 {
+		return // invalid: config.Check reports it
+	}
+	ids := make([]string, len(apps))
+	for i, a := range apps {
+		ids[i] = a.AppID
+	}
+	s.Emulator.AddApps(ids...)
+	if !slices.Contains(ids, env[config.VarAppID]) {
+		env[config.VarAppID] = ids[0]
+	}
 }
 
 // SetEnv sets variables on every function of the running stack (as
@@ -396,6 +424,7 @@ func (s *Stack) SetEnv(vars map[string]string) {
 		for k, v := range s.extraEnv {
 			env[k] = v
 		}
+		s.serveApps(env)
 		p.SetEnv(env)
 	}
 }

@@ -299,12 +299,7 @@ func New(cfg Config) *Emulator {
 	}
 	e.apps = map[string]*tokenState{e.appID: {}}
 	e.appIDs = []string{e.appID}
-	for _, a := range cfg.AppIDs {
-		if _, dup := e.apps[a]; a != "" && !dup {
-			e.apps[a] = &tokenState{}
-			e.appIDs = append(e.appIDs, a)
-		}
-	}
+	e.AddApps(cfg.AppIDs...)
 	if e.secret == "" {
 		e.secret = DefaultSecret
 	}
@@ -324,10 +319,32 @@ func New(cfg Config) *Emulator {
 func (e *Emulator) AppID() string { return e.appID }
 
 // AppIDs returns every appid the emulator serves, AppID first.
-func (e *Emulator) AppIDs() []string { return slices.Clone(e.appIDs) }
+func (e *Emulator) AppIDs() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.appIDs)
+}
+
+// AddApps makes the emulator serve appids too (with its secret); appids
+// already served are skipped. The local stack calls it when the functions
+// are told to serve several apps (WECHAT_APPS).
+func (e *Emulator) AddApps(appids ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, a := range appids {
+		if _, dup := e.apps[a]; a != "" && !dup {
+			e.apps[a] = &tokenState{}
+			e.appIDs = append(e.appIDs, a)
+		}
+	}
+}
 
 // serves reports whether appid is one of the emulator's apps.
-func (e *Emulator) serves(appid string) bool { return e.apps[appid] != nil }
+func (e *Emulator) serves(appid string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.apps[appid] != nil
+}
 
 // IssueCode hands out a code for openid (a new random openid when empty),
 // like POST /test/codes. A non-empty unionid is recorded for the user and
@@ -350,7 +367,7 @@ func (e *Emulator) IssueFor(appid, openid, unionid string) (Issued, error) {
 		appid = e.appID
 	}
 	if !e.serves(appid) {
-		return Issued{}, fmt.Errorf("appid %q is not served by the emulator (serving %s)", appid, strings.Join(e.appIDs, ", "))
+		return Issued{}, fmt.Errorf("appid %q is not served by the emulator (serving %s)", appid, strings.Join(e.AppIDs(), ", "))
 	}
 	if err := checkID("openid", openid); err != nil {
 		return Issued{}, err
