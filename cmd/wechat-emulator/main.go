@@ -2,11 +2,12 @@
 // stable_token, getuserphonenumber, checksession, resetusersessionkey)
 // (package internal/devstack/wechatemu) on its own, for the local stack and manual tests.
 //
-//	wechat-emulator [-addr 127.0.0.1:3001] [-appid wx...] [-secret ...] [-code-ttl 5m]
+//	wechat-emulator [-addr 127.0.0.1:3001] [-appid wx...] [-also wxB,wxC] [-secret ...] [-code-ttl 5m]
 //
 // The appid and secret default to wechatemu.DefaultAppID/DefaultSecret;
 // WECHAT_APPID and WECHAT_SECRET override the defaults and flags override
-// both. Logs are JSON on stderr; SIGINT or SIGTERM shuts it down gracefully.
+// both. -also lists further appids served with the same secret (several
+// mini-programs, docs/design.md §7.6). Logs are JSON on stderr; SIGINT or SIGTERM shuts it down gracefully.
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +41,7 @@ func run(args []string, log *slog.Logger) error {
 	addr := fs.String("addr", "127.0.0.1:3001", "listen address")
 	appID := fs.String("appid", "", "accepted appid (default $WECHAT_APPID, else "+wechatemu.DefaultAppID+")")
 	secret := fs.String("secret", "", "accepted app secret (default $WECHAT_SECRET, else the emulator's built-in dev secret)")
+	also := fs.String("also", "", "further appids served, comma-separated (several mini-programs)")
 	ttl := fs.Duration("code-ttl", wechatemu.DefaultCodeTTL, "how long a code stays valid")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -50,7 +53,16 @@ func run(args []string, log *slog.Logger) error {
 		*secret = envOr(config.VarSecret, wechatemu.DefaultSecret)
 	}
 
-	emu := wechatemu.New(wechatemu.Config{AppID: *appID, Secret: *secret, CodeTTL: *ttl, Logger: log})
+	var more []string
+	for _, a := range strings.Split(*also, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			if !config.ValidAppID(a) {
+				return fmt.Errorf("-also: %q is not an appid", a)
+			}
+			more = append(more, a)
+		}
+	}
+	emu := wechatemu.New(wechatemu.Config{AppID: *appID, AppIDs: more, Secret: *secret, CodeTTL: *ttl, Logger: log})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", *addr, err)
@@ -61,7 +73,7 @@ func run(args []string, log *slog.Logger) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("wechat-emulator listening", slog.String("url", "http://"+ln.Addr().String()), slog.String("appid", emu.AppID()))
+	log.Info("wechat-emulator listening", slog.String("url", "http://"+ln.Addr().String()), slog.Any("appids", emu.AppIDs()))
 
 	select {
 	case err := <-errc:
