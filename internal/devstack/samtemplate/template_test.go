@@ -101,14 +101,14 @@ func TestRepoTemplateFunctions(t *testing.T) {
 	}{
 		{"LoginFunction", 10 * time.Second, sessions(map[string]string{
 			"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "USERS_TABLE": "UsersTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local",
-			"WECHAT_APPID": "wx1234567890abcdef", "WECHAT_SECRET_PARAMETER": "/wxsession/wechat-secret", "WECHAT_SECRET": "",
+			"WECHAT_APPID": "wx1234567890abcdef", "WECHAT_APPS": "", "WECHAT_SECRET_PARAMETER": "/wxsession/wechat-secret", "WECHAT_SECRET": "",
 			"WECHAT_API_BASE": "",
 		})},
 		{"AuthorizerFunction", 5 * time.Second, sessions(map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"})},
 		{"ApiFunction", 10 * time.Second, sessions(map[string]string{"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "PROFILES_TABLE": "ProfilesTable", "USERS_TABLE": "UsersTable", "PHONES_TABLE": "PhonesTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local"})},
 		{"WechatFunction", 10 * time.Second, sessions(map[string]string{
 			"LOG_LEVEL": "debug", "SESSIONS_TABLE": "SessionsTable", "USERS_TABLE": "UsersTable", "DYNAMODB_ENDPOINT": "", "METRICS_NAMESPACE": "wxsession/local",
-			"WECHAT_APPID": "wx1234567890abcdef", "WECHAT_SECRET_PARAMETER": "/wxsession/wechat-secret", "WECHAT_SECRET": "",
+			"WECHAT_APPID": "wx1234567890abcdef", "WECHAT_APPS": "", "WECHAT_SECRET_PARAMETER": "/wxsession/wechat-secret", "WECHAT_SECRET": "",
 			"WECHAT_API_BASE": "", "TOKENS_TABLE": "TokensTable",
 			"PHONES_TABLE": "PhonesTable", "PHONE_UNIQUE": "false", "PHONE_LOOKUPS_PER_USER_PER_DAY": "5", "WATERMARK_MAX_AGE": "5m",
 		})},
