@@ -221,6 +221,9 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if o.alert {
 		h.Metrics.Misconfiguration(ctx)
 	}
+	if o.appid == "" { // refused before the app was known: the default app's
+		o.appid = h.AppID
+	}
 	rec := audit.Record{Event: audit.LoginSucceeded, AppID: o.appid, OpenID: o.openid, SID: o.sid, SourceIP: req.RequestContext.HTTP.SourceIP}
 	if o.name != outcomeOK {
 		rec.Event, rec.Error = audit.LoginFailed, o.name
