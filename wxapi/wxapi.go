@@ -120,7 +120,7 @@ func FromEnv(ctx context.Context, getenv func(string) string, logger *slog.Logge
 }
 
 // AppsFromEnv is [FromEnv] for a deployment serving several mini-programs
-// (WECHAT_APPS, docs/design.md §7.6): one Client per appid, each with its
+// (WECHAT_APPS, docs/design.md §7.9): one Client per appid, each with its
 // app's token, and the default appid. A business function picks the
 // client by the caller's app, session.Principal.AppID. The function needs
 // read access to every app's secret parameter.

@@ -7,7 +7,7 @@
 // The appid and secret default to wechatemu.DefaultAppID/DefaultSecret;
 // WECHAT_APPID and WECHAT_SECRET override the defaults and flags override
 // both. -also lists further appids served with the same secret (several
-// mini-programs, docs/design.md §7.6). Logs are JSON on stderr; SIGINT or SIGTERM shuts it down gracefully.
+// mini-programs, docs/design.md §7.9). Logs are JSON on stderr; SIGINT or SIGTERM shuts it down gracefully.
 package main
 
 import (

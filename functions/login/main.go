@@ -50,7 +50,7 @@ func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[
 		return nil, err
 	}
 	emf := metrics.New(os.Stdout, cfg.MetricsNamespace)
-	// One exchanger and code key per app (docs/design.md §7.6), the
+	// One exchanger and code key per app (docs/design.md §7.9), the
 	// default (cfg.Apps[0]) first.
 	apps := make(map[string]login.App, len(cfg.Apps))
 	for _, a := range cfg.Apps {

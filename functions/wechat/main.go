@@ -40,7 +40,7 @@ func setup(logger *slog.Logger, getenv func(string) string) (lambdamain.Handler[
 	if err != nil {
 		return nil, err
 	}
-	// One token and one client per app served (docs/design.md §7.6); the
+	// One token and one client per app served (docs/design.md §7.9); the
 	// handler picks the caller's by the principal's appid.
 	tokens, wcfg, err := wxtoken.FromEnv(ctx, getenv, db, awsCfg, logger)
 	if err != nil {

@@ -118,7 +118,7 @@ const LocalMinDuration = time.Second
 // docs/design.md §5 lists them.
 var Vars = []Var{
 	{Name: VarAppID, Meaning: "the mini-program's appid (required by login unless WECHAT_APPS is set; with WECHAT_APPS, the default app)", Kind: KindString},
-	{Name: VarApps, Meaning: "several mini-programs: appid=SSM parameter name of its secret, comma-separated (docs/design.md §7.6)", Setting: true, Kind: KindString},
+	{Name: VarApps, Meaning: "several mini-programs: appid=SSM parameter name of its secret, comma-separated (docs/design.md §7.9)", Setting: true, Kind: KindString},
 	{Name: VarSecret, Meaning: "the app secret itself (local runs; in AWS use a parameter or secret)", Secret: true, Kind: KindString},
 	{Name: VarSecretParameter, Meaning: "SSM Parameter Store name of the app secret (SecureString)", Kind: KindString},
 	{Name: VarSecretARN, Meaning: "Secrets Manager ARN or name of the app secret", Kind: KindString},
@@ -567,7 +567,7 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
-// App is one mini-program a deployment serves (docs/design.md §7.6).
+// App is one mini-program a deployment serves (docs/design.md §7.9).
 type App struct {
 	// AppID is the mini-program's appid.
 	AppID string
@@ -650,7 +650,7 @@ func ValidAppID(s string) bool {
 // separately by package secret.
 type Login struct {
 	AppID         string   // the default app: WECHAT_APPID, or the first of WECHAT_APPS
-	Apps          []App    // the apps served, the default first (docs/design.md §7.6)
+	Apps          []App    // the apps served, the default first (docs/design.md §7.9)
 	APIBase       []string // WECHAT_API_BASE: base URLs in failover order; default DefaultAPIBase
 	SessionsTable string   // SESSIONS_TABLE, required
 	UsersTable    string   // USERS_TABLE, required
@@ -723,7 +723,7 @@ func LoadAPI(getenv func(string) string) (API, error) {
 // access_token needs (package wxapi). The app secret is loaded separately.
 type WeChatAPI struct {
 	AppID            string   // the default app: WECHAT_APPID, or the first of WECHAT_APPS
-	Apps             []App    // the apps served, the default first (docs/design.md §7.6)
+	Apps             []App    // the apps served, the default first (docs/design.md §7.9)
 	APIBase          []string // WECHAT_API_BASE, default DefaultAPIBase
 	TokensTable      string   // TOKENS_TABLE, required
 	MetricsNamespace string   // METRICS_NAMESPACE ("" = the metrics package's default)

@@ -69,7 +69,7 @@ type Handler struct {
 	// CodeKey is the key session ids are derived from codes with
 	// (session.CodeKey of the app secret).
 	CodeKey []byte
-	// Apps are the other mini-programs served (docs/design.md §7.6), by
+	// Apps are the other mini-programs served (docs/design.md §7.9), by
 	// appid; the default app (AppID, WeChat, CodeKey) need not be listed.
 	// A request names its app with "appid" in the body, else with the
 	// mini-program's Referer (https://servicewechat.com/{appid}/...); an

@@ -126,7 +126,7 @@ func (s Source) Load(ctx context.Context) (string, error) {
 }
 
 // LoadApp returns the secret of one app of a deployment (docs/design.md
-// §7.6): WECHAT_SECRET when set (local runs: every app of the local
+// §7.9): WECHAT_SECRET when set (local runs: every app of the local
 // emulator shares it), else the SSM parameter WECHAT_APPS names for the
 // app, else (an app without a parameter: the one app of a deployment
 // without WECHAT_APPS) what [Source.Load] returns.

@@ -441,7 +441,7 @@ func (s *Source) release(ctx context.Context) {
 // TOKENS_TABLE, METRICS_NAMESPACE and each app's secret), with db and awsCfg
 // for the tables and the secrets; metric and audit lines go to standard
 // output. It returns one Source per app served, by appid (docs/design.md
-// §7.6: each app has its own token item and secret), and the
+// §7.9: each app has its own token item and secret), and the
 // configuration (its AppID is the default app, its APIBase WeChat's hosts).
 func FromEnv(ctx context.Context, getenv func(string) string, db *dynamodb.Client, awsCfg aws.Config, logger *slog.Logger) (map[string]*Source, config.WeChatAPI, error) {
 	cfg, err := config.LoadWeChatAPI(getenv)

@@ -72,7 +72,7 @@ type WeChat interface {
 // Handler serves the routes. Build it once per process.
 type Handler struct {
 	// WeChat calls WeChat for the default app (AppID); Apps, when set,
-	// for each app served, by appid (docs/design.md §7.6): a request uses
+	// for each app served, by appid (docs/design.md §7.9): a request uses
 	// its principal's app's client, so its token and its app's phone
 	// quota. A session of an app not in Apps is answered 403 unknown_app.
 	WeChat WeChat

@@ -17,7 +17,7 @@ import (
 const appB = "wx00000000e2e000bb"
 
 // TestSeveralApps serves two mini-programs side by side (docs/design.md
-// §7.6): the same person (one unionid) logs into both and gets two
+// §7.9): the same person (one unionid) logs into both and gets two
 // sessions with the app's own openid and appid; the app is named by the
 // body's appid or the mini-program's Referer, an unknown one is 400
 // unknown_app; each app has its own access_token.

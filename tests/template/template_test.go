@@ -161,7 +161,7 @@ func TestIAM(t *testing.T) {
 				t.Fatal("no IAM role in the translated template")
 			}
 			// The secret's parameter, and (only when WeChatApps is set)
-			// the parameters under WeChatAppsParameterPath (docs/design.md §7.6).
+			// the parameters under WeChatAppsParameterPath (docs/design.md §7.9).
 			want, _ := json.Marshal([]any{map[string]string{"Fn::Sub": secretParameterARN},
 				map[string]any{"Fn::If": []any{"HasWeChatApps", map[string]string{"Fn::Sub": appsParameterARN}, map[string]string{"Ref": "AWS::NoValue"}}}})
 			slices.Sort(ssm)

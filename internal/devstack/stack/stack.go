@@ -374,7 +374,7 @@ func (s *Stack) functionEnv(f samtemplate.Function) map[string]string {
 	return env
 }
 
-// serveApps wires several mini-programs (docs/design.md §7.6): when env
+// serveApps wires several mini-programs (docs/design.md §7.9): when env
 // sets WECHAT_APPS, the emulator serves its appids too (every app's secret
 // is the emulator's: WECHAT_SECRET wins over the parameters in a local
 // run), and WECHAT_APPID, unless it is one of them, becomes the first.

@@ -42,7 +42,7 @@
 // codes are 64 hex characters, valid for CodeTTL, usable once (40029
 // afterwards).
 //
-// Several apps (docs/design.md §7.6): Config.AppIDs adds appids served
+// Several apps (docs/design.md §7.9): Config.AppIDs adds appids served
 // besides AppID, all with the same secret. A code belongs to the app
 // POST /test/codes named (default AppID); exchanged with another appid it
 // is 40029, as at WeChat. Each app has its own stable_token state (current

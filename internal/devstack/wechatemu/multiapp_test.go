@@ -13,7 +13,7 @@ const appB = "wx00000000000000bb"
 
 // TestSeveralApps: codes belong to the app that minted them, each app has
 // its own stable_token state, and a phone lookup's watermark names the
-// token's app (docs/design.md §7.6).
+// token's app (docs/design.md §7.9).
 func TestSeveralApps(t *testing.T) {
 	c := &clock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
 	emu := wechatemu.New(wechatemu.Config{Now: c.Now, Logger: quiet(), AppIDs: []string{appB, wechatemu.DefaultAppID, ""}})
