@@ -93,3 +93,14 @@ func SessionCookie(id string, maxAge time.Duration) string {
 func ClearSessionCookie() string {
 	return CookieName + "=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"
 }
+
+// RouteKey is the route a request was matched by: its routeKey ("GET /me",
+// "DELETE /me/sessions/{sid}"), or "METHOD /raw/path" when the route is the
+// catch-all "$default" or the event carries none (a direct invocation).
+// Source: the HTTP API payload format 2.0 (routeKey, requestContext.http).
+func RouteKey(req events.APIGatewayV2HTTPRequest) string {
+	if req.RouteKey == "" || req.RouteKey == "$default" {
+		return req.RequestContext.HTTP.Method + " " + req.RawPath
+	}
+	return req.RouteKey
+}

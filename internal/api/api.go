@@ -196,10 +196,7 @@ func (h *Handler) logger() *slog.Logger {
 // Handle routes one request by its routeKey. It always returns a nil error:
 // every failure is an HTTP answer.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	route := req.RouteKey
-	if route == "" || route == "$default" {
-		route = req.RequestContext.HTTP.Method + " " + req.RawPath
-	}
+	route := httpapi.RouteKey(req)
 	if route == RouteSession {
 		return h.sessionState(ctx, req), nil
 	}

@@ -118,10 +118,7 @@ func (h *Handler) log() *slog.Logger {
 
 // Handle routes one request. It always returns a nil error.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	route := req.RouteKey
-	if route == "" || route == "$default" {
-		route = req.RequestContext.HTTP.Method + " " + req.RawPath
-	}
+	route := httpapi.RouteKey(req)
 	var serve func(context.Context, events.APIGatewayV2HTTPRequest, session.Principal) events.APIGatewayV2HTTPResponse
 	switch route {
 	case RoutePostPhone:
