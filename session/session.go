@@ -28,7 +28,7 @@ const DefaultTTL = 14 * 24 * time.Hour
 
 // MaxTTL is the longest lifetime taken for one a login set under an
 // earlier, longer SESSION_TTL (a year). A session longer than the current
-// SESSION_TTL but Plausible(MaxTTL) is refused as ended (expired: the TTL
+// SESSION_TTL but within MaxTTL is refused as ended (expired: the TTL
 // was lowered); one beyond MaxTTL is treated as not made by the login
 // (docs/design.md §3, §11).
 const MaxTTL = 366 * 24 * time.Hour
@@ -155,17 +155,42 @@ func (s Session) EndReason(now time.Time) Reason {
 // Active reports whether the session is valid at now (EndReason is "").
 func (s Session) Active(now time.Time) bool { return s.EndReason(now) == "" }
 
-// Plausible reports whether the session's clocks are ones a login could
-// have set with a lifetime of at most maxLifetime: the expiry no further
-// than maxLifetime (plus one second of rounding) from creation, and the
-// idle clock not beyond the expiry. The authorizer refuses implausible
-// sessions (docs/design.md §4): only the login function creates sessions,
-// and a forged item with a far expiry must not be honoured.
-func (s Session) Plausible(maxLifetime time.Duration) bool {
-	if s.CreatedAt.IsZero() || s.ExpiresAt.Sub(s.CreatedAt) > maxLifetime+time.Second {
-		return false
+// Lifetime is how a session's clocks compare with the lifetime a login
+// could have given it (docs/design.md §3, §4).
+type Lifetime int
+
+const (
+	// LifetimeOK: the expiry lies at most SESSION_TTL (plus one second of
+	// rounding) after creation and the idle clock not beyond the expiry.
+	LifetimeOK Lifetime = iota
+	// LifetimeShortened: longer than SESSION_TTL but within MaxTTL, so made
+	// under an earlier, longer SESSION_TTL since lowered: the session has
+	// ended, reason expired.
+	LifetimeShortened
+	// LifetimeForged: beyond any lifetime a login sets (MaxTTL), or with
+	// inconsistent clocks: not made by the login function; refused and
+	// reported as unknown.
+	LifetimeForged
+)
+
+// CheckLifetime classifies the session's clocks against maxLifetime
+// (SESSION_TTL; 0 or less means DefaultTTL). The authorizer refuses
+// anything but LifetimeOK: only the login function creates sessions, and a
+// forged item with a far expiry must not be honoured.
+func (s Session) CheckLifetime(maxLifetime time.Duration) Lifetime {
+	if maxLifetime <= 0 {
+		maxLifetime = DefaultTTL
 	}
-	return s.IdleExpiresAt.IsZero() || !s.IdleExpiresAt.After(s.ExpiresAt)
+	if s.CreatedAt.IsZero() || (!s.IdleExpiresAt.IsZero() && s.IdleExpiresAt.After(s.ExpiresAt)) {
+		return LifetimeForged
+	}
+	switch life := s.ExpiresAt.Sub(s.CreatedAt); {
+	case life <= maxLifetime+time.Second:
+		return LifetimeOK
+	case life <= MaxTTL+time.Second:
+		return LifetimeShortened
+	}
+	return LifetimeForged
 }
 
 // Expired reports whether the absolute lifetime has run out at now. Stores

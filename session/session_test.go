@@ -218,3 +218,30 @@ func BenchmarkPrincipalContext(b *testing.B) {
 		_ = p.Context()
 	}
 }
+
+func TestCheckLifetime(t *testing.T) {
+	created := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	tests := []struct {
+		name string
+		s    session.Session
+		max  time.Duration
+		want session.Lifetime
+	}{
+		{"default TTL", session.Session{CreatedAt: created, ExpiresAt: created.Add(session.DefaultTTL)}, 0, session.LifetimeOK},
+		{"one second of rounding", session.Session{CreatedAt: created, ExpiresAt: created.Add(time.Hour + time.Second)}, time.Hour, session.LifetimeOK},
+		{"idle clock within the expiry", session.Session{CreatedAt: created, ExpiresAt: created.Add(time.Hour), IdleExpiresAt: created.Add(time.Minute)}, time.Hour, session.LifetimeOK},
+		{"TTL lowered since", session.Session{CreatedAt: created, ExpiresAt: created.Add(14 * day)}, time.Hour, session.LifetimeShortened},
+		{"a year under a lowered TTL", session.Session{CreatedAt: created, ExpiresAt: created.Add(session.MaxTTL)}, time.Hour, session.LifetimeShortened},
+		{"ten years", session.Session{CreatedAt: created, ExpiresAt: created.Add(3650 * day)}, time.Hour, session.LifetimeForged},
+		{"no creation time", session.Session{ExpiresAt: created.Add(time.Hour)}, time.Hour, session.LifetimeForged},
+		{"idle clock beyond the expiry", session.Session{CreatedAt: created, ExpiresAt: created.Add(time.Hour), IdleExpiresAt: created.Add(2 * time.Hour)}, time.Hour, session.LifetimeForged},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.s.CheckLifetime(tc.max); got != tc.want {
+				t.Errorf("CheckLifetime(%s) = %d, want %d", tc.max, got, tc.want)
+			}
+		})
+	}
+}

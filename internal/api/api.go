@@ -405,19 +405,17 @@ func (h *Handler) sessionState(ctx context.Context, req events.APIGatewayV2HTTPR
 	case err != nil:
 		return h.storeError(ctx, "session state", err)
 	}
-	maxLifetime := h.MaxLifetime
-	if maxLifetime <= 0 {
-		maxLifetime = session.DefaultTTL
-	}
-	if s.EndedReason == "" && !s.Plausible(maxLifetime) {
+	if s.EndedReason == "" {
 		// Longer than SESSION_TTL: the authorizer refuses it. Made under
 		// an earlier, longer SESSION_TTL (lowering it ends longer
 		// sessions): ended, expired. Beyond any TTL a login sets: not the
 		// login's, unknown (docs/design.md §3).
-		if !s.Plausible(session.MaxTTL) {
+		switch s.CheckLifetime(h.MaxLifetime) {
+		case session.LifetimeShortened:
+			return httpapi.JSON(http.StatusOK, SessionState{State: "ended", Reason: string(session.ReasonExpired)})
+		case session.LifetimeForged:
 			return unknown
 		}
-		return httpapi.JSON(http.StatusOK, SessionState{State: "ended", Reason: string(session.ReasonExpired)})
 	}
 	if r := s.EndReason(h.now()); r != "" {
 		return httpapi.JSON(http.StatusOK, SessionState{State: "ended", Reason: string(r)})

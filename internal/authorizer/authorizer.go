@@ -143,16 +143,12 @@ func (h *Handler) decide(ctx context.Context, req events.APIGatewayV2CustomAutho
 		}
 		return deny, nil
 	}
-	maxLifetime := h.MaxLifetime
-	if maxLifetime <= 0 {
-		maxLifetime = session.DefaultTTL
-	}
-	if !s.Plausible(maxLifetime) {
-		if s.Plausible(session.MaxTTL) { // made under a longer SESSION_TTL, since lowered
-			log.InfoContext(ctx, "deny: session longer than SESSION_TTL (made before SESSION_TTL was lowered)", "openid", session.MaskOpenID(s.OpenID))
-		} else {
-			log.WarnContext(ctx, "deny: session lifetime beyond any SESSION_TTL (not made by the login function?)", "openid", session.MaskOpenID(s.OpenID))
-		}
+	switch s.CheckLifetime(h.MaxLifetime) {
+	case session.LifetimeShortened:
+		log.InfoContext(ctx, "deny: session longer than SESSION_TTL (made before SESSION_TTL was lowered)", "openid", session.MaskOpenID(s.OpenID))
+		return deny, nil
+	case session.LifetimeForged:
+		log.WarnContext(ctx, "deny: session lifetime beyond any SESSION_TTL (not made by the login function?)", "openid", session.MaskOpenID(s.OpenID))
 		return deny, nil
 	}
 	if h.TouchInterval > 0 && now.Sub(s.LastActiveAt) >= h.TouchInterval {
