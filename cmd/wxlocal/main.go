@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/wxsession/wxsession/internal/devstack/dynalite"
+	"github.com/wxsession/wxsession/internal/devstack/samenv"
 	"github.com/wxsession/wxsession/internal/devstack/stack"
 )
 
@@ -132,30 +133,34 @@ func run(args []string) int {
 		return 1
 	}
 	logger.Info("local stack started", "ms", time.Since(t0).Milliseconds())
-	// sam local start-api --env-vars .wxlocal/sam-env.json reaches this
-	// stack on the ports it listens on now.
-	if env, err := s.SAMEnv(); err != nil {
+	// sam local start-api --env-vars .wxlocal/sam-env.json (and
+	// wxadmin -local) reach this stack on the ports it listens on now,
+	// unless another running stack published the file first.
+	envPath := filepath.Join(root, filepath.FromSlash(samenv.File))
+	samEnv, err := s.SAMEnv()
+	if err != nil {
 		logger.Warn("no sam-env.json", "err", err)
-	} else if err := writeFile(filepath.Join(root, ".wxlocal", "sam-env.json"), env); err != nil {
-		logger.Warn("cannot write .wxlocal/sam-env.json", "err", err)
+	} else if written, err := samenv.Publish(envPath, samEnv, samenv.Answers); err != nil {
+		logger.Warn("cannot write "+samenv.File, "err", err)
+	} else if !written {
+		logger.Info(samenv.File+" belongs to another running stack; left as it is (pass -dynamodb-endpoint to wxadmin for this one)",
+			"dynamodb", s.DynamoURL)
+		samEnv = nil
 	}
 	fmt.Print(s.Banner())
 
 	<-ctx.Done()
 	stop()
 	logger.Info("shutting down")
+	if samEnv != nil {
+		if err := samenv.Withdraw(envPath, samEnv); err != nil {
+			logger.Warn("cannot remove "+samenv.File, "err", err)
+		}
+	}
 	if err := s.Close(); err != nil {
 		logger.Error("shutdown", "err", err)
 	}
 	return 0
-}
-
-// writeFile writes data to path, creating its directory.
-func writeFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, 0o644)
 }
 
 // wipe removes the data directory, refusing paths that are obviously not

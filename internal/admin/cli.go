@@ -69,7 +69,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	local := fs.Bool("local", false, "target the running `make dev`")
 	stackName := fs.String("stack", "", "target the deployed CloudFormation stack `NAME` (operator's AWS credentials)")
 	region := fs.String("region", "", "AWS region of -stack (default: AWS_REGION / the profile's)")
-	endpoint := fs.String("dynamodb-endpoint", "", "DynamoDB endpoint of -local (default DYNAMODB_ENDPOINT, else http://127.0.0.1:8000)")
+	endpoint := fs.String("dynamodb-endpoint", "", "DynamoDB endpoint of -local (default DYNAMODB_ENDPOINT, else the port make dev wrote to .wxlocal/sam-env.json, else http://127.0.0.1:8000)")
 	appID := fs.String("appid", "", "the mini-program (default: the stack's WeChatAppId; the emulator's appid locally)")
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	printUsage := func() {

@@ -18,8 +18,7 @@ import (
 // TestLocalDefaults: the constants wxadmin keeps so as not to link the local
 // stack are the local stack's.
 func TestLocalDefaults(t *testing.T) {
-	if appIDParameter != stack.AppIDParameter || localDynamoAddr != stack.DefaultDynamoAddr || localDefaultApp != wechatemu.DefaultAppID ||
-		localEnvKey != stack.GlobalEnvKey {
+	if appIDParameter != stack.AppIDParameter || localDynamoAddr != stack.DefaultDynamoAddr || localDefaultApp != wechatemu.DefaultAppID {
 		t.Fatalf("wxadmin's local defaults (%s, %s, %s) differ from the local stack's (%s, %s, %s)",
 			appIDParameter, localDynamoAddr, localDefaultApp, stack.AppIDParameter, stack.DefaultDynamoAddr, wechatemu.DefaultAppID)
 	}

@@ -2,10 +2,8 @@ package admin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/user"
@@ -22,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/wxsession/wxsession/internal/config"
+	"github.com/wxsession/wxsession/internal/devstack/samenv"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
 )
 
@@ -50,11 +49,6 @@ const (
 	appIDParameter  = "WeChatAppId"
 	localDynamoAddr = "127.0.0.1:8000"
 	localDefaultApp = "wx0000000000local"
-	// localSAMEnv is the file `make dev` writes with the ports it listens
-	// on (relative to the repository root), and localEnvKey its key for
-	// every function.
-	localSAMEnv = ".wxlocal/sam-env.json"
-	localEnvKey = "Parameters"
 )
 
 // Target is what the commands act on: a DynamoDB client, the physical table
@@ -87,17 +81,10 @@ func localEndpoint(flagValue, dir string, getenv func(string) string) (endpoint,
 		return e, config.VarDynamoDBEndpoint
 	}
 	for d := dir; d != ""; {
-		path := filepath.Join(d, filepath.FromSlash(localSAMEnv))
+		path := filepath.Join(d, filepath.FromSlash(samenv.File))
 		if data, err := os.ReadFile(path); err == nil {
-			var env map[string]map[string]string
-			if json.Unmarshal(data, &env) == nil {
-				if e := env[localEnvKey][config.VarDynamoDBEndpoint]; e != "" {
-					if u, err := url.Parse(e); err == nil && u.Hostname() == "host.docker.internal" {
-						u.Host = net.JoinHostPort("127.0.0.1", u.Port())
-						e = u.String()
-					}
-					return e, path
-				}
+			if e, ok := samenv.DynamoEndpoint(data); ok {
+				return e, path
 			}
 		}
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {

@@ -33,7 +33,6 @@ package stack
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +55,7 @@ import (
 	"github.com/wxsession/wxsession/internal/devstack/dynalite"
 	"github.com/wxsession/wxsession/internal/devstack/gateway"
 	"github.com/wxsession/wxsession/internal/devstack/lambdaruntime"
+	"github.com/wxsession/wxsession/internal/devstack/samenv"
 	"github.com/wxsession/wxsession/internal/devstack/samtemplate"
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
 	"github.com/wxsession/wxsession/internal/repo"
@@ -69,7 +69,7 @@ const (
 	// AppIDParameter is the template parameter holding the appid.
 	AppIDParameter = "WeChatAppId"
 	// GlobalEnvKey is the --env-vars key that applies to every function.
-	GlobalEnvKey = "Parameters"
+	GlobalEnvKey = samenv.GlobalKey
 )
 
 // Options configures Start.
@@ -500,7 +500,7 @@ func (s *Stack) SAMEnv() ([]byte, error) {
 		if h := u.Hostname(); h != "127.0.0.1" && h != "localhost" && h != "::1" {
 			return base, nil // an external endpoint: containers reach it as is
 		}
-		u.Host = net.JoinHostPort("host.docker.internal", u.Port())
+		u.Host = net.JoinHostPort(samenv.DockerHost, u.Port())
 		return u.String(), nil
 	}
 	dyn, err := docker(s.DynamoURL)
@@ -511,17 +511,17 @@ func (s *Stack) SAMEnv() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := json.MarshalIndent(map[string]map[string]string{GlobalEnvKey: {
+	out, err := samenv.Marshal(map[string]string{
 		config.VarDynamoDBEndpoint: dyn,
 		config.VarAPIBase:          wx,
 		config.VarAppID:            s.Emulator.AppID(),
 		config.VarSecret:           wechatemu.DefaultSecret,
 		config.VarLogLevel:         "debug",
-	}}, "", "  ")
+	})
 	if err != nil {
 		return nil, fmt.Errorf("stack: sam env: %w", err)
 	}
-	return append(out, '\n'), nil
+	return out, nil
 }
 
 func (s *Stack) Banner() string {
