@@ -175,7 +175,11 @@ func createSession(ctx context.Context, s *dynamostore.Store, ident session.Iden
 // create is createSession on e's store, failing t.
 func (e *env) create(t testing.TB, ident session.Identity, in dynamostore.IssueInput) (string, session.Session, []dynamostore.Ended) {
 	t.Helper()
-	raw, s, ended, err := createSession(context.Background(), e.store, ident, time.Hour, in)
+	// A deadline, so that a login that waits for ever (a claim pending on
+	// a clock that does not move) fails the test instead of the package.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	raw, s, ended, err := createSession(ctx, e.store, ident, time.Hour, in)
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}

@@ -102,7 +102,7 @@ func (s *Store) Claim(ctx context.Context, hash, deviceID string) (Claim, error)
 			return Claim{Token: token, hash: hash}, nil
 		}
 		for try := 1; ; try++ {
-			c, done, err := s.readClaim(ctx, hash, deviceID)
+			c, done, err := s.readClaim(ctx, hash, token, deviceID)
 			if err != nil && ctx.Err() != nil {
 				return Claim{}, ErrClaimPending // the caller's time ran out while it waited
 			}
@@ -150,8 +150,10 @@ func (s *Store) putClaim(ctx context.Context, hash, token, deviceID string) (boo
 
 // readClaim reads the item at hash for a duplicate. done reports a final
 // answer (Claim or error); otherwise c.hash is "" when the item is gone
-// and hash while the claim is pending.
-func (s *Store) readClaim(ctx context.Context, hash, deviceID string) (c Claim, done bool, err error) {
+// and hash while the claim is pending. A claim that carries token is the
+// caller's own: its PutItem landed but the answer was lost, and the SDK's
+// retry of it failed the condition on the item the first attempt wrote.
+func (s *Store) readClaim(ctx context.Context, hash, token, deviceID string) (c Claim, done bool, err error) {
 	octx, cancel := s.opContext(ctx)
 	defer cancel()
 	it, ok, err := s.getItem(octx, "claim", hash)
@@ -160,6 +162,9 @@ func (s *Store) readClaim(ctx context.Context, hash, deviceID string) (c Claim, 
 	}
 	if !ok {
 		return Claim{}, false, nil
+	}
+	if it.kind() == kindClaim && it.Claim == token {
+		return Claim{Token: token, hash: hash}, true, nil
 	}
 	now := s.now()
 	if (it.kind() == kindSession || it.kind() == kindClaim) && it.DeviceID != deviceID {

@@ -52,17 +52,29 @@ func (l *loseAnswer) Do(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// TestIssueSurvivesLostAnswer: the session PutItem is applied but its answer
-// is lost; the SDK's retry then fails its condition (the claim it replaced
-// is gone). The login must still answer the session it wrote, not
-// ErrSuperseded with a live session nobody holds.
+// TestIssueSurvivesLostAnswer: a login's conditional PutItem is applied but
+// its answer is lost; the SDK's retry then fails its condition. The login
+// must still go on with what it wrote:
+//   - the session PutItem (conditional on the claim token, which it
+//     replaced): answer the session it wrote, not ErrSuperseded with a live
+//     session nobody holds;
+//   - the claim PutItem (attribute_not_exists): own the claim it wrote, not
+//     wait on it as a duplicate's until the claim counts as abandoned (with
+//     a clock that does not move, for ever: the CI failure of stop 14).
 func TestIssueSurvivesLostAnswer(t *testing.T) {
+	const (
+		sessionPut = `"ConditionExpression":"#claim = :token"`
+		claimPut   = `"ConditionExpression":"attribute_not_exists(#sid)"`
+	)
 	tests := []struct {
-		name string
-		in   dynamostore.IssueInput
+		name  string
+		match string
+		in    dynamostore.IssueInput
 	}{
-		{"new device", dynamostore.IssueInput{DeviceID: devA}},
-		{"no device id", dynamostore.IssueInput{}},
+		{"session put, new device", sessionPut, dynamostore.IssueInput{DeviceID: devA}},
+		{"session put, no device id", sessionPut, dynamostore.IssueInput{}},
+		{"claim put, new device", claimPut, dynamostore.IssueInput{DeviceID: devA}},
+		{"claim put, no device id", claimPut, dynamostore.IssueInput{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,8 +83,7 @@ func TestIssueSurvivesLostAnswer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The session's PutItem is the one conditional on the claim token.
-			lose := &loseAnswer{next: cfg.HTTPClient, match: []byte(`"ConditionExpression":"#claim = :token"`)}
+			lose := &loseAnswer{next: cfg.HTTPClient, match: []byte(tc.match)}
 			lose.left.Store(1)
 			c := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 				o.BaseEndpoint = aws.String(server.Endpoint)
@@ -87,7 +98,11 @@ func TestIssueSurvivesLostAnswer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw, sess, _, err := createSession(context.Background(), s, ident("oUser-lostanswer-01"), time.Hour, tc.in)
+			// Well under claimAbandoned (30 s): a login that waits on its own
+			// claim runs out of time here instead of answering ErrCodeSpent.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			raw, sess, _, err := createSession(ctx, s, ident("oUser-lostanswer-01"), time.Hour, tc.in)
 			if lose.lost.Load() != 1 {
 				t.Fatalf("the fault was not injected (lost %d answers); logs:\n%s", lose.lost.Load(), logs)
 			}
