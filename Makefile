@@ -79,7 +79,7 @@ test-race:
 MOTO_PKGS = $(shell grep -rl --include='*_test.go' 'dynalitetest\.' . | grep -v -e node_modules -e '^./internal/devstack/dynalite/' \
 	| xargs -n1 dirname | sort -u | sed 's|$$|/|')
 test-moto:
-	tools/moto/with-moto.sh $(GO) test -count=1 $(MOTO_PKGS)
+	tools/moto/with-moto.sh $(GO) test -count=1 -timeout 8m $(MOTO_PKGS)
 
 ## test-client: the mini-program client's suites (wx, uni, Taro), package checks and sample app,
 ## against a local stack that the Go e2e test starts (make test runs them as part of ./...)
