@@ -1,15 +1,9 @@
 package dynamostore_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,37 +14,10 @@ import (
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
 	"github.com/wxsession/wxsession/internal/dynamostore"
+	"github.com/wxsession/wxsession/internal/faultservers"
 	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/session"
 )
-
-// loseAnswer forwards every request, but for the first requests whose body
-// contains match it drops DynamoDB's answer after the write was applied and
-// reports a reset connection instead: what a client sees when a network
-// path fails between DynamoDB's commit and its reply. The SDK then retries
-// a write that already happened.
-type loseAnswer struct {
-	next  dynamodb.HTTPClient
-	match []byte
-	left  atomic.Int32
-	lost  atomic.Int32
-}
-
-func (l *loseAnswer) Do(r *http.Request) (*http.Response, error) {
-	var body []byte
-	if r.Body != nil {
-		body, _ = io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-	}
-	resp, err := l.next.Do(r)
-	if err == nil && bytes.Contains(body, l.match) && l.left.Add(-1) >= 0 {
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		l.lost.Add(1)
-		return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
-	}
-	return resp, err
-}
 
 // TestIssueSurvivesLostAnswer: a login's conditional PutItem is applied but
 // its answer is lost; the SDK's retry then fails its condition. The login
@@ -83,8 +50,7 @@ func TestIssueSurvivesLostAnswer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lose := &loseAnswer{next: cfg.HTTPClient, match: []byte(tc.match)}
-			lose.left.Store(1)
+			lose := faultservers.NewLoseAnswer(cfg.HTTPClient, tc.match, 1)
 			c := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 				o.BaseEndpoint = aws.String(server.Endpoint)
 				o.HTTPClient = lose
@@ -103,8 +69,8 @@ func TestIssueSurvivesLostAnswer(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			raw, sess, _, err := createSession(ctx, s, ident("oUser-lostanswer-01"), time.Hour, tc.in)
-			if lose.lost.Load() != 1 {
-				t.Fatalf("the fault was not injected (lost %d answers); logs:\n%s", lose.lost.Load(), logs)
+			if lose.Lost() != 1 {
+				t.Fatalf("the fault was not injected (lost %d answers); logs:\n%s", lose.Lost(), logs)
 			}
 			if errors.Is(err, dynamostore.ErrSuperseded) || err != nil {
 				t.Fatalf("Issue after a lost answer = %v; want the session it wrote; logs:\n%s", err, logs)

@@ -3,7 +3,9 @@
 // at, through the stack's EnvOverrides: a closed port, a listener that resets
 // every connection, one that never answers, and Proxy, the one counting
 // reverse proxy put in front of dynalite (and of the WeChat emulator), which
-// answers chosen requests with DynamoDB's real wire-format errors.
+// answers chosen requests with DynamoDB's real wire-format errors; and
+// LoseAnswer, an HTTP client for store tests that lets a write land and
+// loses its answer, so that the SDK retries a write already applied.
 package faultservers
 
 import (
@@ -20,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/wxsession/wxsession/internal/devstack/dynalite"
@@ -447,4 +450,63 @@ func writeAWSError(w http.ResponseWriter, status int, typ, msg string) {
 	h.Set("X-Amzn-Requestid", fmt.Sprintf("RELIABILITY%016X", time.Now().UnixNano()))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// Doer is an HTTP client: *http.Client, or the AWS SDK's HTTPClient
+// (dynamodb.HTTPClient, smithyhttp.ClientDo).
+type Doer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// LoseAnswer is an HTTP client that forwards every request, but for the
+// first Count requests whose body contains Match it lets the server apply
+// the request, drops its answer and reports a connection reset instead:
+// what a client sees when the network path fails between DynamoDB's commit
+// and its reply. The SDK's retryer then sends again a write that already
+// happened. Put it in a client's options (dynamodb.Options.HTTPClient).
+// Lost tells a test that the fault was really injected. Safe for
+// concurrent use.
+type LoseAnswer struct {
+	next  Doer
+	match []byte
+	left  atomic.Int64
+	lost  atomic.Int64
+}
+
+// NewLoseAnswer returns a LoseAnswer in front of next (nil: a plain
+// http.Client) that loses the answers of the first count requests whose
+// body contains match.
+func NewLoseAnswer(next Doer, match string, count int) *LoseAnswer {
+	if next == nil {
+		next = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}}
+	}
+	l := &LoseAnswer{next: next, match: []byte(match)}
+	l.left.Store(int64(count))
+	return l
+}
+
+// Lost is how many answers were lost so far.
+func (l *LoseAnswer) Lost() int { return int(l.lost.Load()) }
+
+// Do implements Doer.
+func (l *LoseAnswer) Do(r *http.Request) (*http.Response, error) {
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			return nil, err
+		}
+		_ = r.Body.Close()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	resp, err := l.next.Do(r)
+	if err != nil || !bytes.Contains(body, l.match) || l.left.Add(-1) < 0 {
+		return resp, err
+	}
+	// The server has answered, so the request was applied: read the answer
+	// to its end (the connection stays usable) and lose it.
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	l.lost.Add(1)
+	return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
 }

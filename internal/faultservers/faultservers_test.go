@@ -1,10 +1,12 @@
 package faultservers_test
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/wxsession/wxsession/internal/faultservers"
@@ -98,5 +100,48 @@ func TestProxyAnswer(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if string(b) != "answered:hi" || p.Count("POST /x") != 1 {
 		t.Fatalf("answer %q, count %d", b, p.Count("POST /x"))
+	}
+}
+
+func TestLoseAnswer(t *testing.T) {
+	var applied []string
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		applied = append(applied, string(b))
+		_, _ = w.Write(b)
+	}))
+	defer backend.Close()
+	lose := faultservers.NewLoseAnswer(nil, "put", 1)
+	tests := []struct {
+		body     string
+		wantLost bool
+	}{
+		{"get a", false},
+		{"put b", true},  // applied, answer lost
+		{"put c", false}, // the count is used up
+	}
+	for i, tt := range tests {
+		req, _ := http.NewRequest(http.MethodPost, backend.URL, strings.NewReader(tt.body))
+		resp, err := lose.Do(req)
+		if tt.wantLost {
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("%q: err %v, want a connection reset", tt.body, err)
+			}
+		} else {
+			if err != nil {
+				t.Fatalf("%q: %v", tt.body, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != tt.body {
+				t.Errorf("%q: answer %q", tt.body, b)
+			}
+		}
+		if len(applied) != i+1 || applied[i] != tt.body {
+			t.Fatalf("%q: the server saw %q", tt.body, applied)
+		}
+	}
+	if lose.Lost() != 1 {
+		t.Errorf("Lost() = %d, want 1", lose.Lost())
 	}
 }
