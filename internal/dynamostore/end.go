@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -39,13 +40,52 @@ const endMargin = 300 * time.Millisecond
 // reason, when, and when it may be purged. It has no user key, so the user
 // index drops it. These four attributes are all the api function's IAM
 // policy lets it write to the sessions table, so it cannot make a session.
+//
+// purge_at is ended_at + TombstoneRetention + a random part of up to a day
+// (tombstoneJitter): with the reason and ended_at it tells this write from
+// any other end of the session, so that a conditional tombstone whose
+// answer was lost recognises itself in what the SDK's retry finds
+// (ownTombstone; docs/design.md §3.10).
 func tombstone(hash string, reason session.Reason, now time.Time) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
 		AttrSID:         strAV(hash),
 		AttrEndedReason: strAV(string(reason)),
 		AttrEndedAt:     numAV(now.Unix()),
-		AttrPurgeAt:     numAV(now.Add(session.TombstoneRetention).Unix()),
+		AttrPurgeAt:     numAV(now.Add(session.TombstoneRetention).Unix() + rand.Int64N(tombstoneJitter)),
 	}
+}
+
+// tombstoneJitter bounds the random part of a tombstone's purge_at, in
+// seconds: a tombstone is kept at least TombstoneRetention, at most a day
+// longer.
+const tombstoneJitter = 24 * 60 * 60
+
+// ownTombstone reports whether the item at hash is the tombstone ts, read
+// after ts's conditional put failed its condition: then the put was
+// applied and its answer lost, and the SDK's retry found its own work. A
+// different end of the session (another reason, another second, another
+// random purge_at) is not ours.
+func (s *Store) ownTombstone(ctx context.Context, hash string, ts map[string]types.AttributeValue) (bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:                aws.String(s.sessions),
+		Key:                      sidKey(hash),
+		ConsistentRead:           aws.Bool(true),
+		ProjectionExpression:     aws.String("#ended, #endedat, #purge, #user, #claim"),
+		ExpressionAttributeNames: map[string]string{"#ended": AttrEndedReason, "#endedat": AttrEndedAt, "#purge": AttrPurgeAt, "#user": AttrUser, "#claim": AttrClaim},
+	})
+	if err != nil {
+		return false, err
+	}
+	same := func(name string) bool {
+		a, ok1 := out.Item[name].(*types.AttributeValueMemberN)
+		b, ok2 := ts[name].(*types.AttributeValueMemberN)
+		return ok1 && ok2 && a.Value == b.Value
+	}
+	reason, _ := out.Item[AttrEndedReason].(*types.AttributeValueMemberS)
+	want, _ := ts[AttrEndedReason].(*types.AttributeValueMemberS)
+	_, user := out.Item[AttrUser]
+	_, claim := out.Item[AttrClaim]
+	return reason != nil && want != nil && reason.Value == want.Value && same(AttrEndedAt) && same(AttrPurgeAt) && !user && !claim, nil
 }
 
 // EndSession ends the session stored under hash with reason (one of
@@ -67,21 +107,52 @@ func (s *Store) EndSession(ctx context.Context, hash string, reason session.Reas
 }
 
 func (s *Store) endOne(ctx context.Context, hash string, reason session.Reason) (bool, error) {
-	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+	ended, _, err := s.endItem(ctx, hash, reason, false)
+	return ended, err
+}
+
+// endItem puts hash's tombstone, conditional on an item that has not ended
+// (the first reason stays). With returning, the item it replaced comes
+// back and wasClaim reports a login claim or failure marker. A failed
+// condition is checked against the tombstone itself: when the put was
+// applied but its answer lost, the SDK's retry fails the condition on our
+// own tombstone, and the session was ended by us (wasClaim is then
+// unknown and reported true, so that Issue looks for the device's orphans:
+// one Query, only in this case).
+func (s *Store) endItem(ctx context.Context, hash string, reason session.Reason, returning bool) (ended, wasClaim bool, err error) {
+	ts := tombstone(hash, reason, s.now())
+	in := &dynamodb.PutItemInput{
 		TableName:                aws.String(s.sessions),
-		Item:                     tombstone(hash, reason, s.now()),
+		Item:                     ts,
 		ConditionExpression:      aws.String("attribute_exists(#sid) AND attribute_not_exists(#ended)"),
 		ExpressionAttributeNames: map[string]string{"#sid": AttrSID, "#ended": AttrEndedReason},
-	})
+	}
+	if returning {
+		in.ReturnValues = types.ReturnValueAllOld
+	}
+	log := s.log.With("op", "end", "reason", string(reason))
+	out, err := s.db.PutItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return false, nil
+		own, gerr := s.ownTombstone(ctx, hash, ts)
+		if gerr != nil {
+			return false, false, s.fail(ctx, log, "end session: read back", gerr)
+		}
+		if own {
+			log.InfoContext(ctx, "tombstone applied although its answer was lost")
+		}
+		return own, own && returning, nil
 	}
 	if err != nil {
-		return false, s.fail(ctx, s.log.With("op", "end", "reason", string(reason)), "end session", err)
+		return false, false, s.fail(ctx, log, "end session", err)
 	}
-	s.log.DebugContext(ctx, "session ended", "op", "end", "reason", string(reason))
-	return true, nil
+	log.DebugContext(ctx, "session ended")
+	if returning {
+		_, claim := out.Attributes[AttrClaim]
+		_, failed := out.Attributes[AttrFailed]
+		wasClaim = claim || failed
+	}
+	return true, wasClaim, nil
 }
 
 // EndUserSessions ends every session of user (a user key) with reason and

@@ -17,6 +17,7 @@ import (
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
 	"github.com/wxsession/wxsession/internal/dynamostore"
+	"github.com/wxsession/wxsession/internal/faultservers"
 	"github.com/wxsession/wxsession/internal/testutil"
 	"github.com/wxsession/wxsession/session"
 )
@@ -68,18 +69,26 @@ func total(ops map[string]int) int {
 // newClient builds the production client (dynamoclient.New) pointed at ep,
 // with requests counted.
 func newClient(t testing.TB, ep string) (*dynamodb.Client, *counter) {
+	c, cnt, _ := newLosingClient(t, ep)
+	return c, cnt
+}
+
+// newLosingClient is newClient with a faultservers.LoseAnswer under the
+// counter, not armed.
+func newLosingClient(t testing.TB, ep string) (*dynamodb.Client, *counter, *faultservers.LoseAnswer) {
 	t.Helper()
 	env := map[string]string{config.VarDynamoDBEndpoint: ep}
 	_, cfg, err := dynamoclient.New(context.Background(), func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatalf("dynamoclient.New: %v", err)
 	}
-	cnt := &counter{next: cfg.HTTPClient}
+	lose := faultservers.NewLoseAnswer(cfg.HTTPClient)
+	cnt := &counter{next: lose}
 	c := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		o.BaseEndpoint = aws.String(ep)
 		o.HTTPClient = cnt
 	})
-	return c, cnt
+	return c, cnt, lose
 }
 
 // clock is a settable test clock.
@@ -105,6 +114,7 @@ type env struct {
 	store    *dynamostore.Store
 	client   *dynamodb.Client
 	count    *counter
+	lose     *faultservers.LoseAnswer // arm it with Lose
 	clock    *clock
 	logs     *testutil.Buffer
 	sessions string
@@ -115,10 +125,11 @@ type env struct {
 // clock and logger are filled in.
 func newEnv(t *testing.T, cfg dynamostore.Config) *env {
 	t.Helper()
-	c, cnt := newClient(t, server.Endpoint)
+	c, cnt, lose := newLosingClient(t, server.Endpoint)
 	e := &env{
 		client: c,
 		count:  cnt,
+		lose:   lose,
 		clock:  &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
 		logs:   &testutil.Buffer{},
 	}

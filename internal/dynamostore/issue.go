@@ -385,6 +385,16 @@ func (s *Store) Issue(ctx context.Context, in IssueInput) (session.Session, []En
 	if unionID == "" {
 		unionID = old.unionID
 	}
+	// Our own slot among the old values: the update was applied, its
+	// answer lost, and the SDK's retry returned what the first attempt
+	// left (docs/design.md §3.10). The slot it replaced, the device's
+	// previous session, is no longer known from the registry: it is found
+	// in the user index below, as after a crash (endDeviceOrphans).
+	retried := false
+	if sl, ok := old.slots[own.name]; ok && sl.SID == hash && sl.At == nowUS {
+		retried = true
+		log.InfoContext(ctx, "user update applied although its answer was lost")
+	}
 
 	// Decide what ends.
 	ends := map[string]session.Reason{}
@@ -446,6 +456,14 @@ func (s *Store) Issue(ctx context.Context, in IssueInput) (session.Session, []En
 
 	// 3. Tombstones first: a crash after them leaves no extra session.
 	var ended []Ended
+	if retried && in.DeviceID != "" {
+		more, err := s.endDeviceOrphans(ctx, user, in.DeviceID, hash, nowUS)
+		if err != nil {
+			restore()
+			return session.Session{}, ended, err
+		}
+		ended = append(ended, more...)
+	}
 	for _, sid := range sortedKeys(ends) {
 		var ok, wasClaim bool
 		var err error
@@ -536,23 +554,7 @@ func (s *Store) Issue(ctx context.Context, in IssueInput) (session.Session, []En
 // endReturning is endOne that also reports whether the item it ended was a
 // login claim (a login that took the device's slot and never finished).
 func (s *Store) endReturning(ctx context.Context, hash string, reason session.Reason) (ended, wasClaim bool, err error) {
-	out, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                aws.String(s.sessions),
-		Item:                     tombstone(hash, reason, s.now()),
-		ConditionExpression:      aws.String("attribute_exists(#sid) AND attribute_not_exists(#ended)"),
-		ExpressionAttributeNames: map[string]string{"#sid": AttrSID, "#ended": AttrEndedReason},
-		ReturnValues:             types.ReturnValueAllOld,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return false, false, nil
-	}
-	if err != nil {
-		return false, false, s.fail(ctx, s.log.With("op", "end", "reason", string(reason)), "end session", err)
-	}
-	_, claim := out.Attributes[AttrClaim]
-	_, failed := out.Attributes[AttrFailed]
-	return true, claim || failed, nil
+	return s.endItem(ctx, hash, reason, true)
 }
 
 // endDeviceOrphans ends the user's active sessions of deviceID created
@@ -599,7 +601,7 @@ func (s *Store) endDeviceOrphans(ctx context.Context, user, deviceID, keep strin
 		return ended, s.fail(ctx, s.log.With("op", "issue"), "issue: find the device's sessions", err)
 	}
 	if len(ended) > 0 {
-		s.log.WarnContext(ctx, "ended sessions a crashed login left unregistered", "op", "issue", "count", len(ended))
+		s.log.WarnContext(ctx, "ended sessions of the device the registry no longer named (a crashed login, or a lost answer)", "op", "issue", "count", len(ended))
 	}
 	return ended, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -50,7 +51,8 @@ func TestIssueSurvivesLostAnswer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lose := faultservers.NewLoseAnswer(cfg.HTTPClient, tc.match, 1)
+			lose := faultservers.NewLoseAnswer(cfg.HTTPClient)
+			lose.Lose(tc.match, 1)
 			c := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 				o.BaseEndpoint = aws.String(server.Endpoint)
 				o.HTTPClient = lose
@@ -80,5 +82,185 @@ func TestIssueSurvivesLostAnswer(t *testing.T) {
 				t.Fatalf("Get = %+v, %v; want the issued session %+v", got, err, sess)
 			}
 		})
+	}
+}
+
+// TestWritesSurviveLostAnswer: each write of the store, applied with its
+// answer lost so that the SDK retries it, gives the caller what the write
+// earned: one row per write, the fault injected on that write's request
+// only (a string of its body), exactly once (docs/design.md §3.10).
+func TestWritesSurviveLostAnswer(t *testing.T) {
+	const (
+		userUpdate = `"UpdateExpression":"SET #appid = :appid`
+		replaced   = `{"S":"replaced"}`
+	)
+	evict := dynamostore.Policy{TTL: time.Hour, MaxPerUser: 1, Overflow: dynamostore.EvictOldest}
+	tests := []struct {
+		name  string
+		match string
+		// run sets up, arms the fault (arm), makes the write and checks
+		// its outcome.
+		run func(t *testing.T, ctx context.Context, e *env, arm func())
+	}{
+		{"user update, same device", userUpdate, func(t *testing.T, ctx context.Context, e *env, arm func()) {
+			raw1, s1, _ := e.create(t, ident("oLost"), dynamostore.IssueInput{DeviceID: devA})
+			e.clock.Set(e.clock.Now().Add(time.Second))
+			arm()
+			_, s2, ended := e.create(t, ident("oLost"), dynamostore.IssueInput{DeviceID: devA})
+			wantEnded(t, ended, s1.Hash, session.ReasonReplaced)
+			if got := e.lookupReason(t, raw1); got != session.ReasonReplaced {
+				t.Errorf("previous session of the device: %q, want replaced", got)
+			}
+			wantRegistered(t, ctx, e, "oLost", s2.Hash)
+		}},
+		{"user update, new device", userUpdate, func(t *testing.T, ctx context.Context, e *env, arm func()) {
+			_, s1, _ := e.create(t, ident("oLost"), dynamostore.IssueInput{DeviceID: devA})
+			arm()
+			_, s2, ended := e.create(t, ident("oLost"), dynamostore.IssueInput{DeviceID: devB})
+			if len(ended) != 0 {
+				t.Errorf("ended %v, want nothing", ended)
+			}
+			wantRegistered(t, ctx, e, "oLost", s1.Hash, s2.Hash)
+		}},
+		{"tombstone of the device's previous session", replaced, func(t *testing.T, ctx context.Context, e *env, arm func()) {
+			raw1, s1, _ := e.create(t, ident("oLost"), dynamostore.IssueInput{DeviceID: devA})
+			arm()
+			_, _, ended := e.create(t, ident("oLost"), dynamostore.IssueInput{DeviceID: devA})
+			wantEnded(t, ended, s1.Hash, session.ReasonReplaced)
+			if got := e.lookupReason(t, raw1); got != session.ReasonReplaced {
+				t.Errorf("previous session of the device: %q, want replaced", got)
+			}
+		}},
+		{"tombstone of the presented session", replaced, func(t *testing.T, ctx context.Context, e *env, arm func()) {
+			_, s1, _ := e.create(t, ident("oLost"), dynamostore.IssueInput{})
+			arm()
+			_, _, ended := e.create(t, ident("oLost"), dynamostore.IssueInput{Presented: s1.Hash})
+			wantEnded(t, ended, s1.Hash, session.ReasonReplaced)
+		}},
+		{"tombstone of the oldest over the cap", `{"S":"evicted"}`, func(t *testing.T, ctx context.Context, e *env, arm func()) {
+			_, s1, _ := e.create(t, ident("oLost"), dynamostore.IssueInput{DeviceID: devA, Policy: evict})
+			arm()
+			_, s2, ended := e.create(t, ident("oLost"), dynamostore.IssueInput{DeviceID: devB, Policy: evict})
+			wantEnded(t, ended, s1.Hash, session.ReasonEvicted)
+			wantRegistered(t, ctx, e, "oLost", s2.Hash)
+		}},
+		{"registry clean-up", `"UpdateExpression":"REMOVE #s`, func(t *testing.T, ctx context.Context, e *env, arm func()) {
+			e.create(t, ident("oLost"), dynamostore.IssueInput{DeviceID: devA, Policy: evict})
+			arm()
+			_, s2, _ := e.create(t, ident("oLost"), dynamostore.IssueInput{DeviceID: devB, Policy: evict})
+			wantRegistered(t, ctx, e, "oLost", s2.Hash)
+		}},
+		{"claim released for a retry", `"ConditionExpression":"#claim = :token"`, func(t *testing.T, ctx context.Context, e *env, arm func()) {
+			_, hash := newCodeHash(t)
+			c, err := e.store.Claim(ctx, hash, devA)
+			if err != nil || c.Token == "" {
+				t.Fatalf("Claim = %+v, %v", c, err)
+			}
+			arm()
+			e.store.Release(ctx, c, "")
+			if again, err := e.store.Claim(ctx, hash, devA); err != nil || again.Token == "" {
+				t.Fatalf("Claim after the release = %+v, %v; want to own it", again, err)
+			}
+		}},
+		{"claim released with a failure", `{"S":"invalid_code"}`, func(t *testing.T, ctx context.Context, e *env, arm func()) {
+			_, hash := newCodeHash(t)
+			c, err := e.store.Claim(ctx, hash, devA)
+			if err != nil || c.Token == "" {
+				t.Fatalf("Claim = %+v, %v", c, err)
+			}
+			arm()
+			e.store.Release(ctx, c, "invalid_code")
+			var fe *dynamostore.FailedError
+			if _, err := e.store.Claim(ctx, hash, devA); !errors.As(err, &fe) || fe.Code != "invalid_code" {
+				t.Fatalf("Claim after the failure = %v; want invalid_code", err)
+			}
+		}},
+		{"EndSession", `{"S":"kicked"}`, func(t *testing.T, ctx context.Context, e *env, arm func()) {
+			raw, s1, _ := e.create(t, ident("oLost"), dynamostore.IssueInput{})
+			arm()
+			if ok, err := e.store.EndSession(ctx, s1.Hash, session.ReasonKicked); err != nil || !ok {
+				t.Fatalf("EndSession = %v, %v; want true", ok, err)
+			}
+			if got := e.lookupReason(t, raw); got != session.ReasonKicked {
+				t.Errorf("reason %q, want kicked", got)
+			}
+			if ok, err := e.store.EndSession(ctx, s1.Hash, session.ReasonKicked); err != nil || ok {
+				t.Fatalf("EndSession again = %v, %v; want false (already ended)", ok, err)
+			}
+		}},
+		{"EndUserSessions", `"PutRequest"`, func(t *testing.T, ctx context.Context, e *env, arm func()) {
+			e.create(t, ident("oLost"), dynamostore.IssueInput{DeviceID: devA})
+			e.create(t, ident("oLost"), dynamostore.IssueInput{DeviceID: devB})
+			arm()
+			if n, err := e.store.EndUserSessions(ctx, session.UserKey(appID, "oLost"), session.ReasonLoggedOutAll, ""); err != nil || n != 2 {
+				t.Fatalf("EndUserSessions = %d, %v; want 2", n, err)
+			}
+		}},
+		{"Touch", `"UpdateExpression":"SET #last = :now`, func(t *testing.T, ctx context.Context, e *env, arm func()) {
+			_, s1, _ := e.create(t, ident("oLost"), dynamostore.IssueInput{Policy: dynamostore.Policy{TTL: time.Hour, IdleTimeout: 10 * time.Minute}})
+			later := e.clock.Now().Add(time.Minute)
+			arm()
+			if err := e.store.Touch(ctx, s1.Hash, later, later.Add(10*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := e.store.Get(ctx, s1.Hash)
+			if err != nil || !got.LastActiveAt.Equal(later) || !got.IdleExpiresAt.Equal(later.Add(10*time.Minute)) {
+				t.Fatalf("Get after Touch = %+v, %v", got, err)
+			}
+		}},
+		{"Ban", `"UpdateExpression":"SET #banned = :at`, func(t *testing.T, ctx context.Context, e *env, arm func()) {
+			e.create(t, ident("oLost"), dynamostore.IssueInput{})
+			arm()
+			if n, err := e.store.Ban(ctx, session.UserKey(appID, "oLost"), dynamostore.Ban{Reason: "spam", At: e.clock.Now()}); err != nil || n != 1 {
+				t.Fatalf("Ban = %d, %v; want 1 ended", n, err)
+			}
+		}},
+		{"Unban", `REMOVE #banned, #reason, #until`, func(t *testing.T, ctx context.Context, e *env, arm func()) {
+			e.create(t, ident("oLost"), dynamostore.IssueInput{})
+			user := session.UserKey(appID, "oLost")
+			if _, err := e.store.Ban(ctx, user, dynamostore.Ban{At: e.clock.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			arm()
+			if was, err := e.store.Unban(ctx, user); err != nil || !was {
+				t.Fatalf("Unban = %v, %v; want true (it was banned)", was, err)
+			}
+			if was, err := e.store.Unban(ctx, user); err != nil || was {
+				t.Fatalf("Unban again = %v, %v; want false", was, err)
+			}
+			if _, err := e.store.Unban(ctx, session.UserKey(appID, "oNobody")); !errors.Is(err, session.ErrNotFound) {
+				t.Fatalf("Unban of no user = %v; want ErrNotFound", err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, dynamostore.Config{OpTimeout: 10 * time.Second})
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			tc.run(t, ctx, e, func() { e.lose.Lose(tc.match, 1) })
+			if n := e.lose.Lost(); n != 1 {
+				t.Fatalf("the fault was injected %d times, want once; logs:\n%s", n, e.logs)
+			}
+		})
+	}
+}
+
+func wantEnded(t *testing.T, ended []dynamostore.Ended, hash string, reason session.Reason) {
+	t.Helper()
+	if !slices.Contains(ended, dynamostore.Ended{Hash: hash, Reason: reason}) || len(ended) != 1 {
+		t.Errorf("ended %v, want only %s %s", ended, hash, reason)
+	}
+}
+
+func wantRegistered(t *testing.T, ctx context.Context, e *env, openid string, hashes ...string) {
+	t.Helper()
+	u, err := e.store.User(ctx, session.UserKey(appID, openid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(slices.Values(u.Registered))
+	if want := slices.Sorted(slices.Values(hashes)); !slices.Equal(got, want) {
+		t.Errorf("registry names %v, want %v", got, want)
 	}
 }

@@ -26,6 +26,10 @@ const (
 	// AttrBannedUntil ends the ban (epoch seconds, N); absent: until
 	// lifted.
 	AttrBannedUntil = "banned_until"
+	// AttrUnbanToken is the token of the latest Unban that lifted a ban
+	// (S): an Unban whose answer was lost recognises its own write in it
+	// (docs/design.md §3.10).
+	AttrUnbanToken = "unban_token"
 )
 
 // Ban is a user's ban.
@@ -304,30 +308,56 @@ func (s *Store) endAll(ctx context.Context, hashes []string, reason session.Reas
 }
 
 // Unban lifts user's ban. It reports whether there was one; a user without
-// a record is session.ErrNotFound.
+// a record is session.ErrNotFound. One UpdateItem, conditional on a ban,
+// removes it and records a token of its own; when the condition fails, one
+// consistent GetItem tells a user that was not banned (or has no record)
+// from this very write applied with its answer lost, whose SDK retry then
+// found the ban gone (docs/design.md §3.10).
 func (s *Store) Unban(ctx context.Context, user string) (bool, error) {
 	if s.users == "" {
 		return false, fmt.Errorf("dynamostore: unban: %w", ErrNoUsersTable)
 	}
+	token, err := s.newToken()
+	if err != nil {
+		return false, fmt.Errorf("dynamostore: unban: %w", err)
+	}
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(s.users),
-		Key:                      userKey(user),
-		UpdateExpression:         aws.String("REMOVE #banned, #reason, #until"),
-		ConditionExpression:      aws.String("attribute_exists(#user)"),
-		ExpressionAttributeNames: map[string]string{"#user": AttrUser, "#banned": AttrBannedAt, "#reason": AttrBanReason, "#until": AttrBannedUntil},
-		ReturnValues:             types.ReturnValueUpdatedOld,
+	log := s.log.With("op", "unban")
+	names := map[string]string{"#banned": AttrBannedAt, "#reason": AttrBanReason, "#until": AttrBannedUntil, "#token": AttrUnbanToken}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.users),
+		Key:                       userKey(user),
+		UpdateExpression:          aws.String("SET #token = :token REMOVE #banned, #reason, #until"),
+		ConditionExpression:       aws.String("attribute_exists(#banned)"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: map[string]types.AttributeValue{":token": strAV(token)},
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return false, session.ErrNotFound
+		out, gerr := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName:                aws.String(s.users),
+			Key:                      userKey(user),
+			ConsistentRead:           aws.Bool(true),
+			ProjectionExpression:     aws.String("#user, #token"),
+			ExpressionAttributeNames: map[string]string{"#user": AttrUser, "#token": AttrUnbanToken},
+		})
+		if gerr != nil {
+			return false, s.fail(ctx, log, "unban: read back", gerr)
+		}
+		if len(out.Item) == 0 {
+			return false, session.ErrNotFound
+		}
+		if v, ok := out.Item[AttrUnbanToken].(*types.AttributeValueMemberS); ok && v.Value == token {
+			log.InfoContext(ctx, "unban applied although its answer was lost")
+			return true, nil
+		}
+		return false, nil
 	}
 	if err != nil {
-		return false, s.fail(ctx, s.log.With("op", "unban"), "unban", err)
+		return false, s.fail(ctx, log, "unban", err)
 	}
-	_, was := out.Attributes[AttrBannedAt]
-	return was, nil
+	return true, nil
 }
 
 // DeleteUser deletes user's record (session_key, registry, ban) with one

@@ -459,34 +459,45 @@ type Doer interface {
 }
 
 // LoseAnswer is an HTTP client that forwards every request, but for the
-// first Count requests whose body contains Match it lets the server apply
-// the request, drops its answer and reports a connection reset instead:
-// what a client sees when the network path fails between DynamoDB's commit
-// and its reply. The SDK's retryer then sends again a write that already
-// happened. Put it in a client's options (dynamodb.Options.HTTPClient).
-// Lost tells a test that the fault was really injected. Safe for
-// concurrent use.
+// next count requests whose body contains the string given to Lose it lets
+// the server apply the request, drops its answer and reports a connection
+// reset instead: what a client sees when the network path fails between
+// DynamoDB's commit and its reply. The SDK's retryer then sends again a
+// write that already happened. Put it in a client's options
+// (dynamodb.Options.HTTPClient), set the test's tables up, then arm it
+// with Lose right before the write under test; Lost tells the test that
+// the fault was really injected. Safe for concurrent use.
 type LoseAnswer struct {
 	next  Doer
+	mu    sync.Mutex
 	match []byte
-	left  atomic.Int64
-	lost  atomic.Int64
+	left  int
+	lost  int
 }
 
 // NewLoseAnswer returns a LoseAnswer in front of next (nil: a plain
-// http.Client) that loses the answers of the first count requests whose
-// body contains match.
-func NewLoseAnswer(next Doer, match string, count int) *LoseAnswer {
+// http.Client), not armed.
+func NewLoseAnswer(next Doer) *LoseAnswer {
 	if next == nil {
 		next = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}}
 	}
-	l := &LoseAnswer{next: next, match: []byte(match)}
-	l.left.Store(int64(count))
-	return l
+	return &LoseAnswer{next: next}
 }
 
-// Lost is how many answers were lost so far.
-func (l *LoseAnswer) Lost() int { return int(l.lost.Load()) }
+// Lose arms l: the answers of the next count requests whose body contains
+// match are lost. It resets Lost.
+func (l *LoseAnswer) Lose(match string, count int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.match, l.left, l.lost = []byte(match), count, 0
+}
+
+// Lost is how many answers were lost since Lose.
+func (l *LoseAnswer) Lost() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lost
+}
 
 // Do implements Doer.
 func (l *LoseAnswer) Do(r *http.Request) (*http.Response, error) {
@@ -500,13 +511,25 @@ func (l *LoseAnswer) Do(r *http.Request) (*http.Response, error) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	resp, err := l.next.Do(r)
-	if err != nil || !bytes.Contains(body, l.match) || l.left.Add(-1) < 0 {
+	if err != nil || !l.take(body) {
 		return resp, err
 	}
 	// The server has answered, so the request was applied: read the answer
 	// to its end (the connection stays usable) and lose it.
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
-	l.lost.Add(1)
 	return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+}
+
+// take reports whether the answer to a request with body is to be lost,
+// and counts it.
+func (l *LoseAnswer) take(body []byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.left == 0 || len(l.match) == 0 || !bytes.Contains(body, l.match) {
+		return false
+	}
+	l.left--
+	l.lost++
+	return true
 }

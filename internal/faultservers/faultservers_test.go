@@ -111,7 +111,8 @@ func TestLoseAnswer(t *testing.T) {
 		_, _ = w.Write(b)
 	}))
 	defer backend.Close()
-	lose := faultservers.NewLoseAnswer(nil, "put", 1)
+	lose := faultservers.NewLoseAnswer(nil)
+	lose.Lose("put", 1)
 	tests := []struct {
 		body     string
 		wantLost bool
