@@ -8,10 +8,12 @@ package phonestore
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +101,15 @@ func key(user, item string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{AttrUser: s(user), AttrItem: s(item)}
 }
 
+// newToken is a random token that tells one write from every other: a
+// write whose answer was lost recognises its own work by it when the SDK's
+// retry fails a condition (docs/design.md §3.10).
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
 func isConditionFailed(err error) bool {
 	var ccf *types.ConditionalCheckFailedException
 	return errors.As(err, &ccf)
@@ -143,7 +154,14 @@ func (st *Store) SetSessionKey(ctx context.Context, appid, openid, old, next str
 		ExpressionAttributeValues: map[string]types.AttributeValue{":next": s(next), ":old": s(old)},
 	})
 	if isConditionFailed(err) {
-		return false, nil
+		// Our own write applied with its answer lost fails the condition
+		// on its retry too: the key is then ours (a fresh key from WeChat,
+		// which no login carries).
+		cur, rerr := st.SessionKey(ctx, appid, openid)
+		if rerr != nil && !errors.Is(rerr, ErrNotFound) {
+			return false, rerr
+		}
+		return cur == next, nil
 	}
 	if err != nil {
 		return false, dynamoclient.Wrap("phonestore: write session_key", err)
@@ -189,6 +207,19 @@ func (st *Store) Bind(ctx context.Context, user, appid string, p Phone, unique b
 			return err
 		}
 	}
+	var seen map[string]types.AttributeValue
+	if unique {
+		// The binding it replaces, read first: should the put be applied
+		// and its answer lost, the SDK's retry returns our own binding as
+		// the old one (docs/design.md §3.10).
+		got, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String(st.phones), Key: key(user, itemPhone), ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			return dynamoclient.Wrap("phonestore: read binding", err)
+		}
+		seen = got.Item
+	}
 	b := bindingItem{Phone: p, BoundAt: st.now().Unix()}
 	item, err := attributevalue.MarshalMap(b)
 	if err != nil {
@@ -202,24 +233,47 @@ func (st *Store) Bind(ctx context.Context, user, appid string, p Phone, unique b
 		return dynamoclient.Wrap("phonestore: write binding", err)
 	}
 	var old bindingItem
-	if out.Attributes != nil && attributevalue.UnmarshalMap(out.Attributes, &old) == nil &&
-		old.PurePhoneNumber != "" && old.number() != p.number() {
+	if out.Attributes != nil && attributevalue.UnmarshalMap(out.Attributes, &old) == nil && old == b {
+		old = bindingItem{} // our own binding: the retry of a put whose answer was lost
+		_ = attributevalue.UnmarshalMap(seen, &old)
+	}
+	if old.PurePhoneNumber != "" && old.number() != p.number() {
 		st.release(ctx, prefixNumberKey+appid+"#"+old.number(), user)
 	}
 	return nil
 }
 
 // Unbind removes user's binding (and its claim); unbinding nothing is not
-// an error. It returns the removed phone, if any.
+// an error. It returns the removed phone, if any. The binding is read
+// first (one consistent GetItem): when the DeleteItem is applied and its
+// answer lost, the SDK's retry finds nothing to delete, and the binding
+// read is the one removed (docs/design.md §3.10).
 func (st *Store) Unbind(ctx context.Context, user, appid string) (Phone, bool, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(st.phones), Key: key(user, itemPhone), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return Phone{}, false, dynamoclient.Wrap("phonestore: read binding", err)
+	}
+	return st.unbind(ctx, user, appid, out.Item)
+}
+
+// unbind deletes user's binding and releases its number's claim. seen is
+// the binding as read before (nil: none): it stands for the deleted one
+// when the delete returns nothing.
+func (st *Store) unbind(ctx context.Context, user, appid string, seen map[string]types.AttributeValue) (Phone, bool, error) {
 	out, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: aws.String(st.phones), Key: key(user, itemPhone), ReturnValues: types.ReturnValueAllOld,
 	})
 	if err != nil {
 		return Phone{}, false, dynamoclient.Wrap("phonestore: delete binding", err)
 	}
+	gone := out.Attributes
+	if len(gone) == 0 {
+		gone = seen
+	}
 	var old bindingItem
-	if out.Attributes == nil || attributevalue.UnmarshalMap(out.Attributes, &old) != nil || old.PurePhoneNumber == "" {
+	if len(gone) == 0 || attributevalue.UnmarshalMap(gone, &old) != nil || old.PurePhoneNumber == "" {
 		return Phone{}, false, nil
 	}
 	st.release(ctx, prefixNumberKey+appid+"#"+old.number(), user)
@@ -228,22 +282,20 @@ func (st *Store) Unbind(ctx context.Context, user, appid string) (Phone, bool, e
 
 // DeleteUserData removes everything the phones table holds about the user:
 // its part of an account deletion (account.DataDeleter; docs/design.md
-// §8.6). First the binding and its number's claim (Unbind), then every
-// other item of the user's partition (paid-lookup counters, code records),
-// found with a strongly consistent Query. Deleting nothing is not an error;
-// an interrupted deletion is finished by the next one.
+// §8.6). Every item of the user's partition (the binding, paid-lookup
+// counters, code records) is found with a strongly consistent Query and
+// deleted; the binding's number claim is released (the binding as the
+// query read it stands for a delete whose answer was lost). Deleting
+// nothing is not an error; an interrupted deletion is finished by the next
+// one.
 func (st *Store) DeleteUserData(ctx context.Context, appID, openID string) error {
 	user := session.UserKey(appID, openID)
-	if _, _, err := st.Unbind(ctx, user, appID); err != nil {
-		return err
-	}
 	p := dynamodb.NewQueryPaginator(st.db, &dynamodb.QueryInput{
 		TableName:                 aws.String(st.phones),
 		KeyConditionExpression:    aws.String("#u = :u"),
-		ProjectionExpression:      aws.String("#u, #i"),
-		ExpressionAttributeNames:  map[string]string{"#u": AttrUser, "#i": AttrItem},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":u": s(user)},
 		ConsistentRead:            aws.Bool(true),
+		ExpressionAttributeNames:  map[string]string{"#u": AttrUser},
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -253,6 +305,12 @@ func (st *Store) DeleteUserData(ctx context.Context, appID, openID string) error
 		for _, it := range page.Items {
 			item, ok := it[AttrItem].(*types.AttributeValueMemberS)
 			if !ok {
+				continue
+			}
+			if item.Value == itemPhone {
+				if _, _, err := st.unbind(ctx, user, appID, it); err != nil {
+					return err
+				}
 				continue
 			}
 			if _, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(st.phones), Key: key(user, item.Value)}); err != nil {
@@ -316,9 +374,11 @@ func (st *Store) claim(ctx context.Context, claimKey, user string) error {
 			TableName: aws.String(st.phones),
 			Item: map[string]types.AttributeValue{AttrUser: s(claimKey), AttrItem: s(itemClaim), "owner": s(user),
 				"claimed_at": n(now.UnixMilli())},
-			ConditionExpression:       aws.String("#o = :old"),
+			// Or already ours: this very put applied with its answer lost,
+			// retried by the SDK (docs/design.md §3.10).
+			ConditionExpression:       aws.String("#o = :old OR #o = :me"),
 			ExpressionAttributeNames:  map[string]string{"#o": "owner"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":old": s(owner.Value)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":old": s(owner.Value), ":me": s(user)},
 		})
 		if err == nil {
 			return nil
@@ -348,42 +408,71 @@ var ChinaTime = time.FixedZone("UTC+8", 8*3600)
 // ErrLookupLimited: the user used up the day's paid lookups.
 var ErrLookupLimited = errors.New("daily phone lookups used up")
 
-// ReserveLookup counts one paid lookup for user today (China time) unless
-// limit are already counted (ErrLookupLimited). A conditional ADD: exact
-// under concurrency.
-func (st *Store) ReserveLookup(ctx context.Context, user string, limit int) (day string, err error) {
-	now := st.now()
-	day = now.In(ChinaTime).Format(time.DateOnly)
-	if limit <= 0 {
-		return day, ErrLookupLimited
-	}
-	_, err = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(st.phones),
-		Key:                       key(user, prefixLookups+day),
-		UpdateExpression:          aws.String("ADD #n :one SET #exp = :exp"),
-		ConditionExpression:       aws.String("attribute_not_exists(#n) OR #n < :limit"),
-		ExpressionAttributeNames:  map[string]string{"#n": "n", "#exp": AttrExpiresAt},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": n(1), ":limit": n(int64(limit)), ":exp": n(now.Add(48 * time.Hour).Unix())},
-	})
-	if isConditionFailed(err) {
-		return day, ErrLookupLimited
-	}
-	if err != nil {
-		return day, dynamoclient.Wrap("phonestore: count lookup", err)
-	}
-	return day, nil
+// Lookup is one paid lookup reserved by ReserveLookup, to give back with
+// RefundLookup.
+type Lookup struct {
+	// Day is the day it counts for (China time, YYYY-MM-DD).
+	Day   string
+	token string
 }
 
-// RefundLookup gives back a lookup reserved on day that WeChat did not
-// charge (best effort).
-func (st *Store) RefundLookup(ctx context.Context, user, day string) {
+// ReserveLookup counts one paid lookup for user today (China time) unless
+// limit are already counted (ErrLookupLimited). A conditional ADD: exact
+// under concurrency. Each reservation adds a token of its own to the
+// day's item (a string set, at most limit tokens), and the condition
+// refuses a token already there: an ADD applied with its answer lost is
+// not counted twice by the SDK's retry, which fails the condition and
+// then finds its token (one consistent GetItem; docs/design.md §3.10).
+func (st *Store) ReserveLookup(ctx context.Context, user string, limit int) (Lookup, error) {
+	now := st.now()
+	l := Lookup{Day: now.In(ChinaTime).Format(time.DateOnly), token: newToken()}
+	if limit <= 0 {
+		return l, ErrLookupLimited
+	}
+	k := key(user, prefixLookups+l.Day)
+	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(st.phones),
+		Key:                      k,
+		UpdateExpression:         aws.String("ADD #n :one, #t :tokens SET #exp = :exp"),
+		ConditionExpression:      aws.String("(attribute_not_exists(#n) OR #n < :limit) AND NOT contains(#t, :token)"),
+		ExpressionAttributeNames: map[string]string{"#n": "n", "#t": "tokens", "#exp": AttrExpiresAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": n(1), ":limit": n(int64(limit)), ":exp": n(now.Add(48 * time.Hour).Unix()),
+			":tokens": &types.AttributeValueMemberSS{Value: []string{l.token}}, ":token": s(l.token)},
+	})
+	if isConditionFailed(err) {
+		out, gerr := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String(st.phones), Key: k, ConsistentRead: aws.Bool(true),
+			ProjectionExpression: aws.String("#t"), ExpressionAttributeNames: map[string]string{"#t": "tokens"},
+		})
+		if gerr != nil {
+			return l, dynamoclient.Wrap("phonestore: read lookups", gerr)
+		}
+		if ts, ok := out.Item["tokens"].(*types.AttributeValueMemberSS); ok && slices.Contains(ts.Value, l.token) {
+			return l, nil // ours, counted once
+		}
+		return l, ErrLookupLimited
+	}
+	if err != nil {
+		return l, dynamoclient.Wrap("phonestore: count lookup", err)
+	}
+	return l, nil
+}
+
+// RefundLookup gives back a lookup reserved with l that WeChat did not
+// charge (best effort). It takes back l's token with the count, only while
+// the token is there, so a retried refund gives back one lookup, not two.
+func (st *Store) RefundLookup(ctx context.Context, user string, l Lookup) {
+	if l.token == "" {
+		return
+	}
 	_, _ = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(st.phones),
-		Key:                       key(user, prefixLookups+day),
-		UpdateExpression:          aws.String("ADD #n :minus"),
-		ConditionExpression:       aws.String("#n > :zero"),
-		ExpressionAttributeNames:  map[string]string{"#n": "n"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":minus": n(-1), ":zero": n(0)},
+		TableName:                aws.String(st.phones),
+		Key:                      key(user, prefixLookups+l.Day),
+		UpdateExpression:         aws.String("ADD #n :minus DELETE #t :tokens"),
+		ConditionExpression:      aws.String("contains(#t, :token)"),
+		ExpressionAttributeNames: map[string]string{"#n": "n", "#t": "tokens"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":minus": n(-1),
+			":tokens": &types.AttributeValueMemberSS{Value: []string{l.token}}, ":token": s(l.token)},
 	})
 }
 
@@ -412,10 +501,11 @@ func codeItem(code string) string {
 // whose lease has ended (its exchanger died) is taken over.
 func (st *Store) StartCode(ctx context.Context, user, code string, lease time.Duration) (rec CodeRecord, started bool, err error) {
 	now := st.now()
+	token := newToken()
 	_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(st.phones),
 		Item: map[string]types.AttributeValue{AttrUser: s(user), AttrItem: s(codeItem(code)), "state": s("pending"),
-			"lease_until": n(now.Add(lease).UnixMilli()), AttrExpiresAt: n(now.Add(CodeTTL).Unix())},
+			"lease_until": n(now.Add(lease).UnixMilli()), AttrExpiresAt: n(now.Add(CodeTTL).Unix()), attrLeaseToken: s(token)},
 		ConditionExpression:      aws.String("attribute_not_exists(#u) OR #exp <= :nowS OR (#st = :pending AND #lu <= :nowMS)"),
 		ExpressionAttributeNames: map[string]string{"#u": AttrUser, "#exp": AttrExpiresAt, "#st": "state", "#lu": "lease_until"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":nowS": n(now.Unix()), ":nowMS": n(now.UnixMilli()),
@@ -427,26 +517,45 @@ func (st *Store) StartCode(ctx context.Context, user, code string, lease time.Du
 	if !isConditionFailed(err) {
 		return CodeRecord{}, false, dynamoclient.Wrap("phonestore: start code", err)
 	}
-	rec, err = st.Code(ctx, user, code)
+	rec, tok, err := st.code(ctx, user, code)
+	if err == nil && rec.State == "pending" && tok == token {
+		// This very put, applied with its answer lost: the SDK's retry
+		// failed the condition on our own record (docs/design.md §3.10).
+		return CodeRecord{State: "pending"}, true, nil
+	}
 	return rec, false, err
 }
 
+// attrLeaseToken is the token of the StartCode that wrote a pending
+// record.
+const attrLeaseToken = "lease_token"
+
 // Code reads code's record.
 func (st *Store) Code(ctx context.Context, user, code string) (CodeRecord, error) {
+	rec, _, err := st.code(ctx, user, code)
+	return rec, err
+}
+
+// code reads code's record and the token of the StartCode that wrote it.
+func (st *Store) code(ctx context.Context, user, code string) (CodeRecord, string, error) {
 	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(st.phones), Key: key(user, codeItem(code)), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return CodeRecord{}, dynamoclient.Wrap("phonestore: read code", err)
+		return CodeRecord{}, "", dynamoclient.Wrap("phonestore: read code", err)
 	}
 	if out.Item == nil {
-		return CodeRecord{}, ErrNotFound
+		return CodeRecord{}, "", ErrNotFound
 	}
 	var rec CodeRecord
 	if err := attributevalue.UnmarshalMap(out.Item, &rec); err != nil {
-		return CodeRecord{}, fmt.Errorf("phonestore: decode code record: %w", err)
+		return CodeRecord{}, "", fmt.Errorf("phonestore: decode code record: %w", err)
 	}
-	return rec, nil
+	tok, _ := out.Item[attrLeaseToken].(*types.AttributeValueMemberS)
+	if tok == nil {
+		return rec, "", nil
+	}
+	return rec, tok.Value, nil
 }
 
 // FinishCode stores the answer given for code (kept until the record's

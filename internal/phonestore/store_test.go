@@ -119,12 +119,14 @@ func TestLookupQuota(t *testing.T) {
 	ctx := context.Background()
 	var ok atomic.Int32
 	var wg sync.WaitGroup
+	reserved := make(chan phonestore.Lookup, 10)
 	for range 10 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := st.ReserveLookup(ctx, "wxa#q", 5); err == nil {
+			if l, err := st.ReserveLookup(ctx, "wxa#q", 5); err == nil {
 				ok.Add(1)
+				reserved <- l
 			} else if !errors.Is(err, phonestore.ErrLookupLimited) {
 				t.Error(err)
 			}
@@ -134,19 +136,28 @@ func TestLookupQuota(t *testing.T) {
 	if ok.Load() != 5 {
 		t.Fatalf("%d lookups allowed, want 5", ok.Load())
 	}
-	day, err := st.ReserveLookup(ctx, "wxa#q", 5)
-	if !errors.Is(err, phonestore.ErrLookupLimited) || day != "2026-01-01" {
-		t.Fatalf("6th: %v on %s", err, day)
+	l, err := st.ReserveLookup(ctx, "wxa#q", 5)
+	if !errors.Is(err, phonestore.ErrLookupLimited) || l.Day != "2026-01-01" {
+		t.Fatalf("6th: %v on %s", err, l.Day)
 	}
-	st.RefundLookup(ctx, "wxa#q", day)
+	st.RefundLookup(ctx, "wxa#q", l) // refused, nothing to give back
+	if _, err := st.ReserveLookup(ctx, "wxa#q", 5); !errors.Is(err, phonestore.ErrLookupLimited) {
+		t.Fatalf("after refunding a refused lookup: %v, want ErrLookupLimited", err)
+	}
+	first := <-reserved
+	st.RefundLookup(ctx, "wxa#q", first)
+	st.RefundLookup(ctx, "wxa#q", first) // once only
 	if _, err := st.ReserveLookup(ctx, "wxa#q", 5); err != nil {
 		t.Fatalf("after a refund: %v", err)
+	}
+	if _, err := st.ReserveLookup(ctx, "wxa#q", 5); !errors.Is(err, phonestore.ErrLookupLimited) {
+		t.Fatalf("a refund given twice: %v, want ErrLookupLimited", err)
 	}
 	mu.Lock()
 	now = now.Add(time.Minute) // midnight in China: a new day
 	mu.Unlock()
-	if day, err := st.ReserveLookup(ctx, "wxa#q", 5); err != nil || day != "2026-01-02" {
-		t.Fatalf("next day: %v %s", err, day)
+	if l, err := st.ReserveLookup(ctx, "wxa#q", 5); err != nil || l.Day != "2026-01-02" {
+		t.Fatalf("next day: %v %s", err, l.Day)
 	}
 }
 

@@ -283,7 +283,7 @@ func (h *Handler) phoneByCode(ctx context.Context, p session.Principal, code str
 // returns the phone, or the answer to give; remember says whether the
 // outcome is final for this code (a phone, or WeChat's 40029).
 func (h *Handler) lookupPhone(ctx context.Context, p session.Principal, user, code string) (Phone, events.APIGatewayV2HTTPResponse, bool) {
-	day, err := h.Store.ReserveLookup(ctx, user, h.LookupsPerDay)
+	lookup, err := h.Store.ReserveLookup(ctx, user, h.LookupsPerDay)
 	switch {
 	case errors.Is(err, ErrLookupLimited):
 		h.log().InfoContext(ctx, "phone lookup refused: daily limit", "openid", session.MaskOpenID(p.OpenID), "limit", h.LookupsPerDay)
@@ -307,7 +307,7 @@ func (h *Handler) lookupPhone(ctx context.Context, p session.Principal, user, co
 		err = fmt.Errorf("getuserphonenumber answer without a phone number: %w", wechat.ErrUnavailable)
 	}
 	if err != nil {
-		h.Store.RefundLookup(ctx, user, day)
+		h.Store.RefundLookup(ctx, user, lookup)
 		var apiErr *wxapi.Error
 		final := errors.As(err, &apiErr) && apiErr.Code == wechat.CodeInvalidCode
 		resp := h.wechatError(ctx, "getuserphonenumber", err)
@@ -318,7 +318,7 @@ func (h *Handler) lookupPhone(ctx context.Context, p session.Principal, user, co
 	h.log().LogAttrs(ctx, slog.LevelInfo, "phone lookup",
 		slog.Bool("paid", true),
 		slog.String("openid", session.MaskOpenID(p.OpenID)), slog.String("phone", ph.Masked()),
-		slog.String("day", day), slog.Int64("duration_ms", h.now().Sub(start).Milliseconds()))
+		slog.String("day", lookup.Day), slog.Int64("duration_ms", h.now().Sub(start).Milliseconds()))
 	h.Metrics.PhoneLookup(ctx, metrics.OutcomeOK)
 	h.Audit.Record(ctx, audit.Record{Event: audit.PhoneLookup, AppID: p.AppID, OpenID: p.OpenID, SID: p.SID, SourceIP: sourceIP(ctx)})
 	return ph, events.APIGatewayV2HTTPResponse{}, true
