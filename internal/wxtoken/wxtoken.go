@@ -127,8 +127,10 @@ type Source struct {
 	cfg   Config
 	owner string
 
-	mu  sync.Mutex
-	mem cached // guarded by mu
+	mu         sync.Mutex
+	mem        cached // guarded by mu
+	leases     int    // leases tried, guarded by mu
+	leaseOwner string // the lease_owner of the latest lease tried, guarded by mu
 }
 
 type cached struct {
@@ -336,11 +338,16 @@ func (s *Source) get(ctx context.Context) (item, error) {
 // records forced_at. false means someone else holds it or the condition no
 // longer holds (the caller re-reads); an error means the store failed.
 func (s *Source) lease(ctx context.Context, now time.Time, force bool, rejected string) (bool, error) {
+	// Each lease has an owner value of its own (the instance and a
+	// count), so that a lease taken with its answer lost is told from one
+	// this instance took before and still holds.
+	s.leases++
+	s.leaseOwner = s.owner + "-" + strconv.Itoa(s.leases)
 	names := map[string]string{"#lu": AttrLeaseUntil, "#lo": AttrLeaseOwner}
 	values := map[string]types.AttributeValue{
 		":now":   ms(now),
 		":until": ms(now.Add(s.cfg.LeaseTTL)),
-		":me":    &types.AttributeValueMemberS{Value: s.owner},
+		":me":    &types.AttributeValueMemberS{Value: s.leaseOwner},
 	}
 	update := "SET #lu = :until, #lo = :me"
 	cond := "(attribute_not_exists(#lu) OR #lu <= :now)"
@@ -367,12 +374,45 @@ func (s *Source) lease(ctx context.Context, now time.Time, force bool, rejected 
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
+			// The condition also fails when this very write was applied
+			// and its answer lost: the SDK's retry then finds our lease
+			// (docs/design.md §3.10). Without this read the instance would
+			// wait for its own lease to end, and a forced refresh would be
+			// refused for ForcedRefreshInterval without having been made.
+			cur, gerr := s.read(ctx, AttrLeaseOwner)
+			if gerr != nil {
+				return false, gerr
+			}
+			if cur == s.leaseOwner {
+				s.cfg.Logger.InfoContext(ctx, "access_token lease taken although its answer was lost", "appid", s.cfg.AppID)
+				return true, nil
+			}
 			return false, nil
 		}
 		s.cfg.Logger.WarnContext(ctx, "access_token lease write failed", "appid", s.cfg.AppID, "error", err.Error())
 		return false, fmt.Errorf("wxtoken: %w: %w", ErrUnavailable, dynamoclient.Wrap("take the refresh lease", err))
 	}
 	return true, nil
+}
+
+// read reads one string attribute of the item (strongly consistent); ""
+// when absent.
+func (s *Source) read(ctx context.Context, attr string) (string, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:                aws.String(s.cfg.Table),
+		Key:                      s.key(),
+		ConsistentRead:           aws.Bool(true),
+		ProjectionExpression:     aws.String("#a"),
+		ExpressionAttributeNames: map[string]string{"#a": attr},
+	})
+	if err != nil {
+		return "", fmt.Errorf("wxtoken: %w: %w", ErrUnavailable, dynamoclient.Wrap("read token item", err))
+	}
+	v, _ := out.Item[attr].(*types.AttributeValueMemberS)
+	if v == nil {
+		return "", nil
+	}
+	return v.Value, nil
 }
 
 // refresh holds the lease: it fetches a token and writes it, releasing the
@@ -403,9 +443,17 @@ func (s *Source) refresh(ctx context.Context, force, keepOnFailure bool) (string
 			":tok": &types.AttributeValueMemberS{Value: tok},
 			":exp": ms(expires),
 			":now": ms(now),
-			":me":  &types.AttributeValueMemberS{Value: s.owner},
+			":me":  &types.AttributeValueMemberS{Value: s.leaseOwner},
 		},
 	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(werr, &ccf) {
+		// Applied with its answer lost, the SDK's retry finds the lease
+		// gone: the item holding our token says it was stored.
+		if cur, rerr := s.read(ctx, AttrToken); rerr == nil && cur == tok {
+			werr = nil
+		}
+	}
 	attrs := []any{"appid", s.cfg.AppID, "forced", force, "expires_in_s", int64(ttl / time.Second),
 		"duration_ms", now.Sub(start).Milliseconds()}
 	if werr != nil {
@@ -432,7 +480,7 @@ func (s *Source) release(ctx context.Context) {
 		UpdateExpression:          aws.String("REMOVE #lu, #lo"),
 		ConditionExpression:       aws.String("#lo = :me"),
 		ExpressionAttributeNames:  map[string]string{"#lu": AttrLeaseUntil, "#lo": AttrLeaseOwner},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: s.owner}},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: s.leaseOwner}},
 	})
 }
 
