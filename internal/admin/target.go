@@ -108,7 +108,7 @@ func resolveLocal(ctx context.Context, endpoint, appID string, getenv func(strin
 	if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("-dynamodb-endpoint %q is not an http(s) URL", endpoint)
 	}
-	db, _, err := dynamoclient.New(ctx, func(k string) string {
+	db, _, err := dynamoclient.NewFromDefaultConfig(ctx, func(k string) string {
 		switch k {
 		case config.VarDynamoDBEndpoint:
 			return endpoint
@@ -223,7 +223,7 @@ func resolveStack(ctx context.Context, name, region, appID string, getenv func(s
 		}
 		return getenv(k)
 	}
-	db, _, err := dynamoclient.New(ctx, env)
+	db, _, err := dynamoclient.NewFromDefaultConfig(ctx, env)
 	if err != nil {
 		return nil, err
 	}

@@ -20,16 +20,21 @@
 // Callers still bound each operation with their own context deadline
 // (dynamostore.Config.OpTimeout); the transport timeouts are a second line.
 //
-// The package links only the SDK core, config and the DynamoDB service, to
-// keep cold start and binary size down.
+// The package links only the SDK core, config's environment reader and the
+// DynamoDB service, to keep cold start and binary size down: New, which the
+// Lambda functions use, does not call awsconfig.LoadDefaultConfig (see New).
 package dynamoclient
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,6 +42,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/wxsession/wxsession/internal/config"
 )
@@ -57,24 +63,55 @@ const (
 // localRegion is used with a local endpoint when no region is configured.
 const localRegion = "us-east-1"
 
-// New loads the AWS configuration (awsconfig.LoadDefaultConfig: region from
-// AWS_REGION, credentials from the Lambda environment) and returns a
-// DynamoDB client with fail-fast timeouts and retries, and the aws.Config it
-// was built from (for other clients that want the same settings).
+// New returns a DynamoDB client with fail-fast timeouts and retries for a
+// Lambda function, and the aws.Config it was built from (for other clients
+// that want the same settings: the secret's SSM read, the token lease).
+//
+// It reads the configuration a Lambda execution environment provides: the
+// region from AWS_REGION (else AWS_DEFAULT_REGION), the execution role's
+// credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+// AWS_SESSION_TOKEN, and the AWS SDK's other environment settings
+// (AWS_ENDPOINT_URL[_DYNAMODB], AWS_USE_FIPS_ENDPOINT, AWS_CA_BUNDLE, ...)
+// through awsconfig.NewEnvConfig, with the values
+// awsconfig.LoadDefaultConfig gives them (see lambdaConfig). It does not
+// call LoadDefaultConfig: that links every credential source the SDK
+// knows (SSO, STS web identity and assume-role, the shared config and
+// credentials files, credential processes, container and EC2 instance
+// roles), about 1.4 MB of each function binary, none of which a Lambda
+// function uses (docs/design.md §11, "Lambda binary size"). Without
+// environment credentials every request fails with an error that says so.
 //
 // When DYNAMODB_ENDPOINT is set the client talks to that endpoint instead of
 // AWS; the region then defaults to us-east-1, and if AWS_ACCESS_KEY_ID is
-// not set static dummy credentials are used, so a local run never probes the
-// EC2 metadata service or needs an AWS account.
+// not set static dummy credentials are used, so a local run never needs an
+// AWS account.
+//
+// Programs that run with an operator's credentials (wxadmin) use
+// [NewFromDefaultConfig].
 func New(ctx context.Context, getenv func(string) string) (*dynamodb.Client, aws.Config, error) {
-	endpoint := getenv(config.VarDynamoDBEndpoint)
-	if endpoint != "" {
-		u, err := url.Parse(endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, aws.Config{}, fmt.Errorf("dynamoclient: %s=%q is not an http(s) URL", config.VarDynamoDBEndpoint, endpoint)
-		}
+	endpoint, err := endpointFrom(getenv)
+	if err != nil {
+		return nil, aws.Config{}, err
 	}
+	cfg, err := lambdaConfig(getenv, endpoint)
+	if err != nil {
+		return nil, aws.Config{}, err
+	}
+	if cfg.Region == "" {
+		return nil, aws.Config{}, fmt.Errorf("dynamoclient: no AWS region (set %s)", envRegion)
+	}
+	return newClient(cfg, endpoint), cfg, nil
+}
 
+// NewFromDefaultConfig is [New] for programs that run with an operator's
+// credentials (wxadmin): it loads the configuration with
+// awsconfig.LoadDefaultConfig, i.e. every credential source and the shared
+// config files, and links them.
+func NewFromDefaultConfig(ctx context.Context, getenv func(string) string) (*dynamodb.Client, aws.Config, error) {
+	endpoint, err := endpointFrom(getenv)
+	if err != nil {
+		return nil, aws.Config{}, err
+	}
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithHTTPClient(HTTPClient()),
 		awsconfig.WithRetryer(NewRetryer),
@@ -84,11 +121,8 @@ func New(ctx context.Context, getenv func(string) string) (*dynamodb.Client, aws
 	} else if endpoint != "" {
 		opts = append(opts, awsconfig.WithRegion(localRegion))
 	}
-	if endpoint != "" && getenv("AWS_ACCESS_KEY_ID") == "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(aws.CredentialsProviderFunc(
-			func(context.Context) (aws.Credentials, error) {
-				return aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local", Source: "dynamoclient.local"}, nil
-			})))
+	if endpoint != "" && getenv(envAccessKeyID) == "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(localCredentials))
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -97,12 +131,156 @@ func New(ctx context.Context, getenv func(string) string) (*dynamodb.Client, aws
 	if cfg.Region == "" {
 		return nil, aws.Config{}, fmt.Errorf("dynamoclient: no AWS region (set %s)", envRegion)
 	}
-	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+	return newClient(cfg, endpoint), cfg, nil
+}
+
+// envAccessKeyID is the SDK's access key variable; Lambda sets it from the
+// execution role.
+const envAccessKeyID = "AWS_ACCESS_KEY_ID"
+
+// localCredentials signs requests to a local endpoint when no credentials
+// are configured.
+var localCredentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local", Source: "dynamoclient.local"}, nil
+})
+
+// envCredentials is LoadDefaultConfig's provider for credentials from
+// environment variables (a credentials.StaticCredentialsProvider with the
+// source CredentialSourceEnvVars, which the SDK reports in its user agent);
+// HasKeys was checked.
+type envCredentials struct{ v aws.Credentials }
+
+func (p envCredentials) Retrieve(context.Context) (aws.Credentials, error) { return p.v, nil }
+
+// ProviderSources implements aws.CredentialProviderSource.
+func (p envCredentials) ProviderSources() []aws.CredentialSource {
+	return []aws.CredentialSource{aws.CredentialSourceEnvVars}
+}
+
+// errNoCredentials is what every request of a client from New reports when
+// the environment has no credentials.
+var errNoCredentials = errors.New("dynamoclient: no AWS credentials: " + envAccessKeyID + " and AWS_SECRET_ACCESS_KEY are not set " +
+	"(a Lambda function gets them from its execution role; other credential sources are not read)")
+
+func endpointFrom(getenv func(string) string) (string, error) {
+	endpoint := getenv(config.VarDynamoDBEndpoint)
+	if endpoint != "" {
+		u, err := url.Parse(endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return "", fmt.Errorf("dynamoclient: %s=%q is not an http(s) URL", config.VarDynamoDBEndpoint, endpoint)
+		}
+	}
+	return endpoint, nil
+}
+
+func newClient(cfg aws.Config, endpoint string) *dynamodb.Client {
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 	})
-	return client, cfg, nil
+}
+
+// lambdaConfig is the aws.Config awsconfig.LoadDefaultConfig (with New's
+// options: HTTP client, retryer, region, local credentials) returns in an
+// environment without shared config files, profiles or credential sources
+// other than environment variables, as in Lambda. It follows the SDK's
+// resolvers (config/resolve.go, v1.33) one by one; TestLambdaConfigMatchesDefault
+// compares the two for a table of environments.
+func lambdaConfig(getenv func(string) string, endpoint string) (aws.Config, error) {
+	env, err := awsconfig.NewEnvConfig()
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("dynamoclient: read AWS environment: %w", err)
+	}
+	cfg := aws.Config{
+		Logger: logging.NewStandardLogger(os.Stderr),
+		// The service clients read FIPS, dual-stack, endpoint discovery
+		// and AWS_ENDPOINT_URL_<SERVICE> from here, as from
+		// LoadDefaultConfig's sources.
+		ConfigSources: []any{env},
+		Region:        getenv(envRegion),
+		Retryer:       NewRetryer,
+		// A custom retryer: LoadDefaultConfig then ignores AWS_MAX_ATTEMPTS
+		// and AWS_RETRY_MODE too.
+		AppID:                       env.AppID,
+		DefaultsMode:                aws.DefaultsModeLegacy,
+		RequestMinCompressSizeBytes: 10240,
+		AccountIDEndpointMode:       aws.AccountIDEndpointModePreferred,
+		RequestChecksumCalculation:  aws.RequestChecksumCalculationWhenSupported,
+		ResponseChecksumValidation:  aws.ResponseChecksumValidationWhenSupported,
+		AuthSchemePreference:        env.AuthSchemePreference,
+		RestrictFilePermissions:     aws.RestrictFilePermissionsUserReadWrite,
+	}
+	if cfg.Region == "" && endpoint != "" {
+		cfg.Region = localRegion // an option: it wins over AWS_DEFAULT_REGION
+	}
+	if cfg.Region == "" {
+		cfg.Region = env.Region
+	}
+	httpClient := HTTPClient()
+	if env.CustomCABundle != "" {
+		pem, err := os.ReadFile(env.CustomCABundle)
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("dynamoclient: AWS_CA_BUNDLE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return aws.Config{}, errors.New("dynamoclient: AWS_CA_BUNDLE: failed to load custom CA bundle PEM file")
+		}
+		httpClient = httpClient.WithTransportOptions(func(t *http.Transport) {
+			if t.TLSClientConfig == nil {
+				t.TLSClientConfig = &tls.Config{}
+			}
+			t.TLSClientConfig.RootCAs = pool
+		})
+	}
+	cfg.HTTPClient = httpClient
+	switch {
+	case endpoint != "" && getenv(envAccessKeyID) == "":
+		cfg.Credentials = aws.NewCredentialsCache(localCredentials)
+	case env.Credentials.HasKeys():
+		cfg.Credentials = aws.NewCredentialsCache(envCredentials{env.Credentials})
+	default:
+		cfg.Credentials = aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{}, errNoCredentials
+		}))
+	}
+	if env.DefaultsMode != "" {
+		cfg.DefaultsMode = env.DefaultsMode
+		if env.DefaultsMode == aws.DefaultsModeAuto {
+			// LoadDefaultConfig also asks the EC2 instance metadata service
+			// for its region, which Lambda does not have.
+			cfg.RuntimeEnvironment = aws.RuntimeEnvironment{
+				EnvironmentIdentifier: aws.ExecutionEnvironmentID(os.Getenv("AWS_EXECUTION_ENV")),
+				Region:                env.Region,
+			}
+		}
+	}
+	if env.BaseEndpoint != "" && (env.IgnoreConfiguredEndpoints == nil || !*env.IgnoreConfiguredEndpoints) {
+		cfg.BaseEndpoint = aws.String(env.BaseEndpoint)
+	}
+	if env.DisableRequestCompression != nil {
+		cfg.DisableRequestCompression = *env.DisableRequestCompression
+	}
+	if env.DisableClockSkewCorrection != nil {
+		cfg.DisableClockSkewCorrection = *env.DisableClockSkewCorrection
+	}
+	if env.RequestMinCompressSizeBytes != nil {
+		cfg.RequestMinCompressSizeBytes = *env.RequestMinCompressSizeBytes
+	}
+	if env.AccountIDEndpointMode != "" {
+		cfg.AccountIDEndpointMode = env.AccountIDEndpointMode
+	}
+	if env.RequestChecksumCalculation > 0 {
+		cfg.RequestChecksumCalculation = env.RequestChecksumCalculation
+	}
+	if env.ResponseChecksumValidation > 0 {
+		cfg.ResponseChecksumValidation = env.ResponseChecksumValidation
+	}
+	if env.RestrictFilePermissions != "" {
+		cfg.RestrictFilePermissions = env.RestrictFilePermissions
+	}
+	return cfg, nil
 }
 
 // HTTPClient returns the SDK HTTP client with the package's timeouts.

@@ -27,9 +27,9 @@
 // function binary (service/ssm: about 2.6 MB) for one request per cold start.
 // Instead this package calls the services' AWS JSON 1.1 APIs directly with
 // net/http and signs the requests with the SDK's own SigV4 signer
-// (aws/signer/v4), which every function already links through
-// aws-sdk-go-v2/config. Credentials and region come from the aws.Config the
-// function builds anyway (config.LoadDefaultConfig).
+// (aws/signer/v4), which every function already links through its
+// DynamoDB client. Credentials and region come from the aws.Config the
+// function builds anyway (dynamoclient.New).
 //
 // The AWS Parameters and Secrets Lambda Extension is not used either: it
 // needs a layer, runs an extra process in the execution environment and
@@ -97,7 +97,7 @@ type Source struct {
 	Getenv func(string) string
 	// AWS supplies credentials, region, BaseEndpoint and (unless
 	// HTTPClient is set) the HTTP client, normally from
-	// config.LoadDefaultConfig.
+	// dynamoclient.New.
 	AWS aws.Config
 	// HTTPClient sends the requests; nil means AWS.HTTPClient, or else a
 	// client that does not follow redirects.

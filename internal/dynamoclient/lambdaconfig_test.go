@@ -1,0 +1,259 @@
+package dynamoclient_test
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/wxsession/wxsession/internal/config"
+	"github.com/wxsession/wxsession/internal/dynamoclient"
+)
+
+// lambdaEnv is what a Lambda execution environment of the provided.al2023
+// runtime sets (the AWS_ part of it).
+var lambdaEnv = map[string]string{
+	"AWS_REGION":                      "ap-southeast-1",
+	"AWS_DEFAULT_REGION":              "ap-southeast-1",
+	"AWS_ACCESS_KEY_ID":               "ASIAEXAMPLEKEY",
+	"AWS_SECRET_ACCESS_KEY":           "secret/example",
+	"AWS_SESSION_TOKEN":               "token-example",
+	"AWS_EXECUTION_ENV":               "AWS_Lambda_provided.al2023",
+	"AWS_LAMBDA_FUNCTION_NAME":        "wxsession-LoginFunction",
+	"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+	"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
+	"AWS_LAMBDA_INITIALIZATION_TYPE":  "on-demand",
+	"AWS_LAMBDA_RUNTIME_API":          "127.0.0.1:9001",
+}
+
+func with(base map[string]string, kv ...string) map[string]string {
+	m := map[string]string{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			delete(m, kv[i])
+			continue
+		}
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+// TestLambdaConfigMatchesDefault: New builds, without
+// awsconfig.LoadDefaultConfig, the configuration and DynamoDB client that
+// NewFromDefaultConfig (LoadDefaultConfig) builds in the same environment,
+// for Lambda's environment and the SDK's environment settings on top of
+// it: region, credentials and their source, endpoints, FIPS and dual-stack,
+// the request options. Only when no credentials are in the environment do
+// they differ (LoadDefaultConfig would go on to the shared files, the
+// container and the instance role; New's client reports errNoCredentials).
+func TestLambdaConfigMatchesDefault(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+	}{
+		{"Lambda", lambdaEnv},
+		{"Lambda with an account id", with(lambdaEnv, "AWS_ACCOUNT_ID", "123456789012")},
+		{"only AWS_DEFAULT_REGION", with(lambdaEnv, "AWS_REGION", "", "AWS_DEFAULT_REGION", "eu-west-1")},
+		{"no session token", with(lambdaEnv, "AWS_SESSION_TOKEN", "")},
+		{"endpoint URLs", with(lambdaEnv, "AWS_ENDPOINT_URL", "https://all.example", "AWS_ENDPOINT_URL_DYNAMODB", "https://ddb.example")},
+		{"endpoint URLs ignored", with(lambdaEnv, "AWS_ENDPOINT_URL", "https://all.example", "AWS_ENDPOINT_URL_DYNAMODB", "https://ddb.example", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")},
+		{"FIPS and dual-stack", with(lambdaEnv, "AWS_USE_FIPS_ENDPOINT", "true", "AWS_USE_DUALSTACK_ENDPOINT", "true")},
+		{"endpoint discovery", with(lambdaEnv, "AWS_ENABLE_ENDPOINT_DISCOVERY", "true")},
+		{"request settings", with(lambdaEnv,
+			"AWS_SDK_UA_APP_ID", "wxsession-test", "AWS_DISABLE_REQUEST_COMPRESSION", "true",
+			"AWS_REQUEST_MIN_COMPRESSION_SIZE_BYTES", "100", "AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled",
+			"AWS_REQUEST_CHECKSUM_CALCULATION", "when_required", "AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required",
+			"AWS_AUTH_SCHEME_PREFERENCE", "sigv4a,sigv4")},
+		{"retry settings (the custom retryer wins)", with(lambdaEnv, "AWS_MAX_ATTEMPTS", "7", "AWS_RETRY_MODE", "adaptive")},
+		{"defaults mode standard", with(lambdaEnv, "AWS_DEFAULTS_MODE", "standard")},
+		{"defaults mode auto", with(lambdaEnv, "AWS_DEFAULTS_MODE", "auto")},
+		{"local endpoint, no credentials", map[string]string{config.VarDynamoDBEndpoint: "http://127.0.0.1:8000"}},
+		{"local endpoint with credentials", with(lambdaEnv, config.VarDynamoDBEndpoint, "http://127.0.0.1:8000")},
+		{"local endpoint, only AWS_DEFAULT_REGION", map[string]string{config.VarDynamoDBEndpoint: "http://127.0.0.1:8000", "AWS_DEFAULT_REGION": "eu-west-1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			isolate(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			ctx := context.Background()
+			got, gotCfg, err := dynamoclient.New(ctx, os.Getenv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, wantCfg, err := dynamoclient.NewFromDefaultConfig(ctx, os.Getenv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareConfigs(t, gotCfg, wantCfg)
+			compareOptions(t, got.Options(), want.Options())
+		})
+	}
+}
+
+func compareConfigs(t *testing.T, got, want aws.Config) {
+	t.Helper()
+	type view struct {
+		Region                      string
+		BaseEndpoint                *string
+		AppID                       string
+		DefaultsMode                aws.DefaultsMode
+		RuntimeEnvironment          aws.RuntimeEnvironment
+		DisableRequestCompression   bool
+		RequestMinCompressSizeBytes int64
+		DisableClockSkewCorrection  bool
+		AccountIDEndpointMode       aws.AccountIDEndpointMode
+		RequestChecksumCalculation  aws.RequestChecksumCalculation
+		ResponseChecksumValidation  aws.ResponseChecksumValidation
+		AuthSchemePreference        []string
+		RestrictFilePermissions     aws.RestrictFilePermissions
+		RetryMaxAttempts            int
+		RetryMode                   aws.RetryMode
+		ClientLogMode               aws.ClientLogMode
+		Logger, HTTPClient          string
+		Creds                       aws.Credentials
+		CredsErr                    bool
+		Sources                     []aws.CredentialSource
+	}
+	v := func(c aws.Config) view {
+		creds, err := c.Credentials.Retrieve(context.Background())
+		creds.Expires = creds.Expires.UTC()
+		var sources []aws.CredentialSource
+		if s, ok := c.Credentials.(aws.CredentialProviderSource); ok {
+			sources = s.ProviderSources()
+		}
+		return view{
+			c.Region, c.BaseEndpoint, c.AppID, c.DefaultsMode, c.RuntimeEnvironment, c.DisableRequestCompression,
+			c.RequestMinCompressSizeBytes, c.DisableClockSkewCorrection, c.AccountIDEndpointMode,
+			c.RequestChecksumCalculation, c.ResponseChecksumValidation, c.AuthSchemePreference,
+			c.RestrictFilePermissions, c.RetryMaxAttempts, c.RetryMode, c.ClientLogMode,
+			reflect.TypeOf(c.Logger).String(), reflect.TypeOf(c.HTTPClient).String(),
+			creds, err != nil, sources,
+		}
+	}
+	if g, w := v(got), v(want); !reflect.DeepEqual(g, w) {
+		t.Errorf("aws.Config differs from LoadDefaultConfig's:\n got %+v\nwant %+v", g, w)
+	}
+	if got.Retryer().MaxAttempts() != want.Retryer().MaxAttempts() {
+		t.Errorf("retryer: %d attempts, LoadDefaultConfig's %d", got.Retryer().MaxAttempts(), want.Retryer().MaxAttempts())
+	}
+}
+
+func compareOptions(t *testing.T, got, want dynamodb.Options) {
+	t.Helper()
+	type view struct {
+		Region                          string
+		BaseEndpoint                    *string
+		AppID                           string
+		AccountIDEndpointMode           aws.AccountIDEndpointMode
+		DefaultsMode                    aws.DefaultsMode
+		RuntimeEnvironment              aws.RuntimeEnvironment
+		DisableClockSkewCorrection      bool
+		DisableValidateResponseChecksum bool
+		EnableAcceptEncodingGzip        bool
+		EndpointDiscovery               dynamodb.EndpointDiscoveryOptions
+		UseFIPS                         aws.FIPSEndpointState
+		DualStack                       aws.DualStackEndpointState
+		RetryMaxAttempts                int
+		RetryMode                       aws.RetryMode
+		MaxAttempts                     int
+		ClientLogMode                   aws.ClientLogMode
+		APIOptions                      int
+		AuthSchemePreference            []string
+		Endpoint                        string
+	}
+	v := func(o dynamodb.Options) view {
+		params := dynamodb.EndpointParameters{
+			Region: aws.String(o.Region), Endpoint: o.BaseEndpoint,
+			UseFIPS:      aws.Bool(o.EndpointOptions.UseFIPSEndpoint == aws.FIPSEndpointStateEnabled),
+			UseDualStack: aws.Bool(o.EndpointOptions.UseDualStackEndpoint == aws.DualStackEndpointStateEnabled),
+		}
+		ep, err := o.EndpointResolverV2.ResolveEndpoint(context.Background(), params)
+		endpoint := ep.URI.String()
+		if err != nil {
+			endpoint = "error: " + err.Error()
+		}
+		return view{
+			Region: o.Region, BaseEndpoint: o.BaseEndpoint, AppID: o.AppID, AccountIDEndpointMode: o.AccountIDEndpointMode,
+			DefaultsMode: o.DefaultsMode, RuntimeEnvironment: o.RuntimeEnvironment,
+			DisableClockSkewCorrection: o.DisableClockSkewCorrection, DisableValidateResponseChecksum: o.DisableValidateResponseChecksum,
+			EnableAcceptEncodingGzip: o.EnableAcceptEncodingGzip, EndpointDiscovery: o.EndpointDiscovery,
+			UseFIPS: o.EndpointOptions.UseFIPSEndpoint, DualStack: o.EndpointOptions.UseDualStackEndpoint,
+			RetryMaxAttempts: o.RetryMaxAttempts, RetryMode: o.RetryMode, MaxAttempts: o.Retryer.MaxAttempts(),
+			ClientLogMode: o.ClientLogMode, APIOptions: len(o.APIOptions), AuthSchemePreference: o.AuthSchemePreference,
+			Endpoint: endpoint,
+		}
+	}
+	if g, w := v(got), v(want); !reflect.DeepEqual(g, w) {
+		t.Errorf("dynamodb.Options differ from LoadDefaultConfig's:\n got %+v\nwant %+v", g, w)
+	}
+}
+
+// TestLambdaConfigWithoutCredentials: with no credentials in the
+// environment, New's client fails every request with an error that names
+// the variables, without looking anywhere else.
+func TestLambdaConfigWithoutCredentials(t *testing.T) {
+	isolate(t)
+	t.Setenv("AWS_REGION", "ap-southeast-1")
+	c, cfg, err := dynamoclient.New(context.Background(), os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.Credentials.Retrieve(context.Background()); err == nil || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
+		t.Fatalf("Retrieve: %v, want the missing-credentials error", err)
+	}
+	_, err = c.ListTables(context.Background(), &dynamodb.ListTablesInput{})
+	if err == nil || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
+		t.Fatalf("ListTables: %v, want the missing-credentials error", err)
+	}
+}
+
+// TestLambdaConfigCABundle: AWS_CA_BUNDLE adds its certificates to the
+// client's trusted roots, as LoadDefaultConfig does; without it the test
+// server's certificate is refused.
+func TestLambdaConfigCABundle(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeBody(w, 200, `{"TableNames":[]}`)
+	}))
+	defer srv.Close()
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		bundle string
+		ok     bool
+	}{{"with the bundle", bundle, true}, {"without", "", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolate(t)
+			t.Setenv(config.VarDynamoDBEndpoint, srv.URL)
+			t.Setenv("AWS_CA_BUNDLE", tc.bundle)
+			c, _, err := dynamoclient.New(context.Background(), os.Getenv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.ListTables(context.Background(), &dynamodb.ListTablesInput{})
+			var unknown x509.UnknownAuthorityError
+			if tc.ok && err != nil {
+				t.Fatalf("ListTables: %v", err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), unknown.Error()[:20])) {
+				t.Fatalf("ListTables without the bundle: %v, want an unknown-authority error", err)
+			}
+		})
+	}
+}
