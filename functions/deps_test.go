@@ -11,7 +11,8 @@ import (
 // build their AWS configuration from the Lambda environment
 // (dynamoclient.New) and must not link awsconfig.LoadDefaultConfig, which
 // brings every credential source of the SDK (SSO, STS, the shared files,
-// credential processes, container and instance roles) into the binary:
+// credential processes, EC2 instance roles) into the binary (the small
+// container credentials client is kept: dynamoclient.New uses it):
 // about 1.4 MB each (docs/design.md §11). A symbol check, since the
 // packages stay in the import graph (dynamoclient imports awsconfig for
 // NewEnvConfig and wxadmin's NewFromDefaultConfig).

@@ -35,12 +35,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/logging"
 
@@ -157,10 +159,96 @@ func (p envCredentials) ProviderSources() []aws.CredentialSource {
 	return []aws.CredentialSource{aws.CredentialSourceEnvVars}
 }
 
+// Container credentials (the SDK's HTTP credential provider, as
+// awsconfig.LoadDefaultConfig resolves it in config/resolve_credentials.go):
+// what an execution environment that outlives its role's session gets
+// instead of the three environment variables (the way Lambda SnapStart
+// restores do, and the way ECS and EKS hand out roles). Linking it costs
+// no measurable size (endpointcreds is a small client).
+const (
+	envContainerAuthTokenFile = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"
+	ecsContainerEndpoint      = "http://169.254.170.2"
+)
+
+// containerHosts are the hosts an http:// AWS_CONTAINER_CREDENTIALS_FULL_URI
+// may name besides loopback: the ECS and EKS credential agents.
+var containerHosts = []net.IP{
+	net.IPv4(169, 254, 170, 2),
+	net.IPv4(169, 254, 170, 23),
+	net.ParseIP("fd00:ec2::23"),
+}
+
+func containerHostAllowed(host string) (bool, error) {
+	ips := []net.IP{net.ParseIP(host)}
+	if ips[0] == nil {
+		addrs, err := net.LookupHost(host)
+		if err != nil {
+			return false, err
+		}
+		ips = ips[:0]
+		for _, a := range addrs {
+			ips = append(ips, net.ParseIP(a))
+		}
+	}
+	for _, ip := range ips {
+		if ip == nil || !(ip.IsLoopback() || slices.ContainsFunc(containerHosts, ip.Equal)) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// containerCredentials is LoadDefaultConfig's provider for
+// AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (on the ECS agent's address) or
+// AWS_CONTAINER_CREDENTIALS_FULL_URI (https, or http to loopback or the
+// ECS/EKS agents only), with AWS_CONTAINER_AUTHORIZATION_TOKEN or the
+// token file AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE names (read at each
+// refresh), cached and refreshed 5 minutes before expiry.
+func containerCredentials(env awsconfig.EnvConfig, retryer func() aws.Retryer) (aws.CredentialsProvider, error) {
+	uri := env.ContainerCredentialsEndpoint
+	if env.ContainerCredentialsRelativePath != "" {
+		uri = ecsContainerEndpoint + env.ContainerCredentialsRelativePath
+	} else {
+		u, err := url.Parse(uri)
+		if err != nil {
+			return nil, fmt.Errorf("dynamoclient: AWS_CONTAINER_CREDENTIALS_FULL_URI: invalid URL, %w", err)
+		}
+		host := u.Hostname()
+		if host == "" {
+			return nil, errors.New("dynamoclient: AWS_CONTAINER_CREDENTIALS_FULL_URI: no host")
+		}
+		if u.Scheme == "http" {
+			ok, err := containerHostAllowed(host)
+			if err != nil {
+				return nil, fmt.Errorf("dynamoclient: AWS_CONTAINER_CREDENTIALS_FULL_URI: failed to resolve host %q, %v", host, err)
+			}
+			if !ok {
+				return nil, fmt.Errorf("dynamoclient: AWS_CONTAINER_CREDENTIALS_FULL_URI: invalid endpoint host, %q, only loopback/ecs/eks hosts are allowed", host)
+			}
+		}
+	}
+	p := endpointcreds.New(uri, func(o *endpointcreds.Options) {
+		o.AuthorizationToken = env.ContainerAuthorizationToken
+		if file := os.Getenv(envContainerAuthTokenFile); file != "" {
+			o.AuthorizationTokenProvider = endpointcreds.TokenProviderFunc(func() (string, error) {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return "", fmt.Errorf("failed to read authorization token from %v: %v", file, err)
+				}
+				return string(b), nil
+			})
+		}
+		o.Retryer = retryer()
+		o.CredentialSources = []aws.CredentialSource{aws.CredentialSourceHTTP}
+	})
+	return aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = 5 * time.Minute }), nil
+}
+
 // errNoCredentials is what every request of a client from New reports when
 // the environment has no credentials.
-var errNoCredentials = errors.New("dynamoclient: no AWS credentials: " + envAccessKeyID + " and AWS_SECRET_ACCESS_KEY are not set " +
-	"(a Lambda function gets them from its execution role; other credential sources are not read)")
+var errNoCredentials = errors.New("dynamoclient: no AWS credentials: " + envAccessKeyID + " and AWS_SECRET_ACCESS_KEY are not set, " +
+	"nor AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or AWS_CONTAINER_CREDENTIALS_FULL_URI " +
+	"(a Lambda function gets them from its execution role; shared files, profiles and instance roles are not read)")
 
 func endpointFrom(getenv func(string) string) (string, error) {
 	endpoint := getenv(config.VarDynamoDBEndpoint)
@@ -240,6 +328,12 @@ func lambdaConfig(getenv func(string) string, endpoint string) (aws.Config, erro
 		cfg.Credentials = aws.NewCredentialsCache(localCredentials)
 	case env.Credentials.HasKeys():
 		cfg.Credentials = aws.NewCredentialsCache(envCredentials{env.Credentials})
+	case env.ContainerCredentialsRelativePath != "" || env.ContainerCredentialsEndpoint != "":
+		p, err := containerCredentials(env, cfg.Retryer)
+		if err != nil {
+			return aws.Config{}, err
+		}
+		cfg.Credentials = p
 	default:
 		cfg.Credentials = aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{}, errNoCredentials

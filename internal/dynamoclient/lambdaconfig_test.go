@@ -59,6 +59,23 @@ func with(base map[string]string, kv ...string) map[string]string {
 // they differ (LoadDefaultConfig would go on to the shared files, the
 // container and the instance role; New's client reports errNoCredentials).
 func TestLambdaConfigMatchesDefault(t *testing.T) {
+	// A container credentials endpoint (what an environment without the
+	// three variables gets, e.g. SnapStart, ECS): answers only with the
+	// token, from the variable or the file.
+	const token = "container-token-example"
+	creds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != token {
+			writeBody(w, 401, `{"code":"Unauthorized","message":"no token"}`)
+			return
+		}
+		writeBody(w, 200, `{"AccessKeyId":"ASIACONTAINER","SecretAccessKey":"container/secret","Token":"container-session","Expiration":"2099-01-01T00:00:00Z"}`)
+	}))
+	defer creds.Close()
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noEnvCreds := with(lambdaEnv, "AWS_ACCESS_KEY_ID", "", "AWS_SECRET_ACCESS_KEY", "", "AWS_SESSION_TOKEN", "")
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -79,6 +96,10 @@ func TestLambdaConfigMatchesDefault(t *testing.T) {
 		{"retry settings (the custom retryer wins)", with(lambdaEnv, "AWS_MAX_ATTEMPTS", "7", "AWS_RETRY_MODE", "adaptive")},
 		{"defaults mode standard", with(lambdaEnv, "AWS_DEFAULTS_MODE", "standard")},
 		{"defaults mode auto", with(lambdaEnv, "AWS_DEFAULTS_MODE", "auto")},
+		{"container credentials, token", with(noEnvCreds, "AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN", token)},
+		{"container credentials, token file", with(noEnvCreds, "AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", tokenFile)},
+		{"container credentials, no token (refused)", with(noEnvCreds, "AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/creds")},
+		{"environment credentials win over the container's", with(lambdaEnv, "AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN", token)},
 		{"local endpoint, no credentials", map[string]string{config.VarDynamoDBEndpoint: "http://127.0.0.1:8000"}},
 		{"local endpoint with credentials", with(lambdaEnv, config.VarDynamoDBEndpoint, "http://127.0.0.1:8000")},
 		{"local endpoint, only AWS_DEFAULT_REGION", map[string]string{config.VarDynamoDBEndpoint: "http://127.0.0.1:8000", "AWS_DEFAULT_REGION": "eu-west-1"}},
@@ -253,6 +274,37 @@ func TestLambdaConfigCABundle(t *testing.T) {
 			}
 			if !tc.ok && (err == nil || !strings.Contains(err.Error(), unknown.Error()[:20])) {
 				t.Fatalf("ListTables without the bundle: %v, want an unknown-authority error", err)
+			}
+		})
+	}
+}
+
+// TestLambdaConfigContainerHost: an http:// AWS_CONTAINER_CREDENTIALS_FULL_URI
+// must name loopback or the ECS/EKS agents (credentials must not be sent
+// in the clear elsewhere), as LoadDefaultConfig requires.
+func TestLambdaConfigContainerHost(t *testing.T) {
+	tests := []struct {
+		uri string
+		ok  bool
+	}{
+		{"http://127.0.0.1:9999/creds", true},
+		{"http://169.254.170.2/v2/credentials", true},
+		{"http://169.254.170.23/v1/credentials", true},
+		{"http://[fd00:ec2::23]/v1/credentials", true},
+		{"https://creds.example/", true},
+		{"http://192.0.2.1/creds", false},
+		{"http://[2001:db8::1]/creds", false},
+		{"http:///creds", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.uri, func(t *testing.T) {
+			isolate(t)
+			t.Setenv("AWS_REGION", "ap-southeast-1")
+			t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", tc.uri)
+			_, _, err := dynamoclient.New(context.Background(), os.Getenv)
+			_, _, defErr := dynamoclient.NewFromDefaultConfig(context.Background(), os.Getenv)
+			if (err == nil) != tc.ok || (defErr == nil) != tc.ok {
+				t.Fatalf("New: %v; LoadDefaultConfig: %v; want ok=%v for both", err, defErr, tc.ok)
 			}
 		})
 	}
