@@ -4,12 +4,17 @@
 // type at compile time (lambda.Start would only find a wrong signature at
 // the first invocation). A setup error ends the cold start with one clear
 // log line and exit status 1, which Lambda reports as an init failure.
+//
+// Run also sizes the Go scheduler to the CPU share Lambda gives the
+// function (see procs).
 package lambdamain
 
 import (
 	"context"
 	"log/slog"
 	"os"
+	"runtime"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -27,6 +32,9 @@ type Setup[TIn, TOut any] = func(logger *slog.Logger, getenv func(string) string
 
 // Run sets up the function and serves invocations; it does not return.
 func Run[TIn, TOut any](setup Setup[TIn, TOut]) {
+	if n, ok := procs(os.Getenv, runtime.GOMAXPROCS(0)); ok {
+		runtime.GOMAXPROCS(n)
+	}
 	logger := logging.New(os.Stdout, logging.LevelFromEnv(os.Getenv))
 	slog.SetDefault(logger)
 	handler, err := setup(logger, os.Getenv)
@@ -35,4 +43,32 @@ func Run[TIn, TOut any](setup Setup[TIn, TOut]) {
 		os.Exit(1)
 	}
 	lambda.StartHandlerFunc(handler)
+}
+
+// mbPerVCPU is the memory size at which Lambda gives a function the
+// equivalent of one full vCPU; CPU share is proportional to memory.
+const mbPerVCPU = 1769
+
+// procs returns the GOMAXPROCS for a function with the Lambda environment
+// getenv, whose current setting is current, and whether to change it: the
+// vCPUs its memory size buys (AWS_LAMBDA_FUNCTION_MEMORY_SIZE / mbPerVCPU,
+// rounded up), when that is fewer than current. Lambda shows the function
+// two or more CPUs whatever its memory size, but a 128 MB function gets
+// about a fourteenth of one: with two Ps, every wake-up of net/http's
+// connection goroutines and the runtime's idle-P spinning hand work between
+// threads that share that fraction, which costs CPU (billed time) for no
+// parallelism. An explicit GOMAXPROCS in the environment is left alone.
+func procs(getenv func(string) string, current int) (int, bool) {
+	if getenv("GOMAXPROCS") != "" {
+		return current, false
+	}
+	mb, err := strconv.Atoi(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+	if err != nil || mb <= 0 {
+		return current, false
+	}
+	n := (mb + mbPerVCPU - 1) / mbPerVCPU
+	if n >= current {
+		return current, false
+	}
+	return n, true
 }
