@@ -36,6 +36,7 @@ func main() {
 	flag.IntVar(&cfg.Logins, "logins", 0, "sequential POST /login requests (default 200)")
 	flag.IntVar(&cfg.LoadConns, "conns", 0, "connections of the GET /me load (default 16)")
 	flag.DurationVar(&cfg.LoadDuration, "load-duration", 0, "duration of the GET /me load (default 5s)")
+	flag.BoolVar(&cfg.WarmOnly, "warm-only", false, "only warm latency and throughput (and the Go benchmarks unless -no-gobench): no sizes, cold starts or DynamoDB counts")
 	flag.StringVar(&cfg.GoBenchTime, "benchtime", "", "go test -benchtime (default: go's)")
 	flag.Parse()
 	cfg.GoBench = !*noBench

@@ -64,6 +64,11 @@ type Config struct {
 	// (whose functions reach DynamoDB through the counting proxy) instead
 	// of a second stack without it. Saves a few seconds; quick mode does it.
 	SharedStack bool
+	// WarmOnly skips the builds, the counted stack, the cold starts and the
+	// DynamoDB counts: only warm latency and throughput (and the Go
+	// benchmarks when GoBench), for profiling runs. Its budget table lacks
+	// the skipped rows.
+	WarmOnly bool
 	// Progress receives progress lines and the raw go test output (nil:
 	// discarded).
 	Progress io.Writer
@@ -142,6 +147,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer os.RemoveAll(tmp)
 
+	if cfg.WarmOnly {
+		r.Notes = append(r.Notes, "warm-only run: sizes, cold starts and DynamoDB counts skipped")
+		if err := runWarm(ctx, cfg, root, nil, r, logf); err != nil {
+			return nil, err
+		}
+		return finish(ctx, cfg, root, r, start, logf)
+	}
+
 	// 1. Binaries: linux/arm64 for the sizes, the host's for cold starts.
 	logf("building the functions and the floors for linux/arm64 and linux/%s", runtime.GOARCH)
 	hostBins, err := buildAll(ctx, cfg.Go, root, tmp, r)
@@ -204,14 +217,27 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	// 3. Warm latency and throughput, on a stack without the proxies.
+	if err := runWarm(ctx, cfg, root, counted, r, logf); err != nil {
+		return nil, err
+	}
+	return finish(ctx, cfg, root, r, start, logf)
+}
+
+// runWarm measures warm latency and throughput into r.Warm: on counted
+// with SharedStack, else on a fresh stack without the proxies (counted, if
+// any, is closed first so that it does not compete for the cores).
+func runWarm(ctx context.Context, cfg Config, root string, counted *stack.Stack, r *Report, logf func(string, ...any)) error {
 	warmStack := counted
-	if !cfg.SharedStack {
-		if err := counted.Close(); err != nil {
-			logf("closing the counted stack: %v", err)
+	if !cfg.SharedStack || counted == nil {
+		if counted != nil {
+			if err := counted.Close(); err != nil {
+				logf("closing the counted stack: %v", err)
+			}
 		}
 		logf("starting the local stack for the warm measurements")
+		var err error
 		if warmStack, err = startStack(ctx, root, nil, cfg.Progress); err != nil {
-			return nil, err
+			return err
 		}
 		defer warmStack.Close()
 	} else {
@@ -222,21 +248,24 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		conns: cfg.LoadConns, duration: cfg.LoadDuration, maxRequests: cfg.LoadMaxRequests,
 	}, logf)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.Warm = &w
 	if err := warmStack.Close(); err != nil {
 		logf("closing the stack: %v", err)
 	}
+	return nil
+}
 
-	// 4. Go benchmarks of the hot paths.
+// finish runs the Go benchmarks of the hot paths and evaluates the budgets.
+func finish(ctx context.Context, cfg Config, root string, r *Report, start time.Time, logf func(string, ...any)) (*Report, error) {
 	if cfg.GoBench {
 		logf("go test -bench on %v", cfg.GoBenchPkgs)
+		var err error
 		if r.GoBench, err = runGoBench(ctx, cfg.Go, root, cfg.GoBenchPkgs, cfg.GoBenchTime, cfg.Progress); err != nil {
 			return nil, err
 		}
 	}
-
 	r.Machine.LoadEnd = LoadAverage()
 	r.Seconds = time.Since(start).Round(time.Second).Seconds()
 	r.EvaluateBudgets()

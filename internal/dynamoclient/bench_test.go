@@ -27,15 +27,7 @@ func BenchmarkGetItem(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	table := dynalitetest.TableName(b, "sessions")
-	if _, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("sid"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("sid"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-	}); err != nil {
-		b.Fatal(err)
-	}
+	table := dynalitetest.Tables(b, c, "SessionsTable")["SessionsTable"] // waits until ACTIVE
 	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 	key := map[string]types.AttributeValue{"sid": s("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")}
 	item := map[string]types.AttributeValue{
