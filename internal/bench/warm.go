@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,9 +27,17 @@ type WarmResult struct {
 	Me       Dist `json:"get_me"`
 	MeErrors int  `json:"get_me_errors"`
 	// Login is POST /login with a fresh code each (code issuance excluded).
-	Login       Dist       `json:"post_login"`
-	LoginErrors int        `json:"post_login_errors"`
-	Load        LoadResult `json:"load"`
+	Login       Dist `json:"post_login"`
+	LoginErrors int  `json:"post_login_errors"`
+	// WeChat is the emulator's own jscode2session time: the same exchange
+	// login makes (a fresh code each), sent by the benchmark's keep-alive
+	// client straight to the emulator, interleaved with the logins. Login
+	// minus WeChat is what wxsession adds to WeChat's latency.
+	WeChat Dist `json:"wechat_jscode2session"`
+	// WeChatCalls counts the WeChat API calls the timed logins made, by
+	// API (the emulator's counters; the direct exchanges excluded).
+	WeChatCalls map[string]float64 `json:"wechat_calls_per_login"`
+	Load        LoadResult         `json:"load"`
 	// Breakdown times the parts of GET /me on their own.
 	Breakdown  Breakdown `json:"breakdown"`
 	FirstError string    `json:"first_error,omitempty"`
@@ -124,24 +134,10 @@ func measureWarm(ctx context.Context, st *stack.Stack, s warmSettings, logf func
 		return res, err
 	}
 
-	logf("warm: POST /login ×%d", s.logins)
-	lat = lat[:0]
-	for range s.logins {
-		code, err := issueCode(st, "") // not timed: wx.login() happens on the phone
-		if err != nil {
-			return res, err
-		}
-		t0 := time.Now()
-		_, err = postLogin(ctx, c, st, code)
-		d := time.Since(t0)
-		if err != nil {
-			res.LoginErrors++
-			noteErr(err)
-			continue
-		}
-		lat = append(lat, d)
+	logf("warm: POST /login ×%d, each followed by a jscode2session straight to the emulator", s.logins)
+	if err := measureLogin(ctx, c, st, s.logins, &res, noteErr); err != nil {
+		return res, err
 	}
-	res.Login = Summarize(lat)
 
 	logf("warm: GET /me at %d connections for %s", s.conns, s.duration)
 	res.Load, err = loadMe(ctx, st, s, getMe)
@@ -321,4 +317,67 @@ func runLoad(ctx context.Context, c *http.Client, sids []string, d time.Duration
 		res.FirstError = firstErr.Error()
 	}
 	return res
+}
+
+// measureLogin times s.logins sequential POST /login, each with a fresh
+// code (issued outside the timing: wx.login() happens on the phone), and
+// after each one a jscode2session with another fresh code sent straight to
+// the emulator (the call login makes, without wxsession around it). It
+// counts the WeChat calls the logins made from the emulator's counters.
+func measureLogin(ctx context.Context, c *http.Client, st *stack.Stack, n int, res *WarmResult, noteErr func(error)) error {
+	env := st.Pool(LoginFunction).Config().Env
+	q := url.Values{"appid": {st.Emulator.AppID()}, "secret": {env[config.VarSecret]}, "grant_type": {"authorization_code"}}
+	exchange := func(code string) error {
+		q.Set("js_code", code)
+		status, body, err := do(ctx, c, http.MethodGet, st.WeChatURL+"/sns/jscode2session?"+q.Encode(), nil, "")
+		if err == nil && (status != http.StatusOK || !bytes.Contains(body, []byte(`"openid"`))) {
+			err = fmt.Errorf("status %d", status) // the body carries a session_key: not quoted
+		}
+		if err != nil {
+			return fmt.Errorf("bench: jscode2session straight to the emulator: %w", err)
+		}
+		return nil
+	}
+	logins := make([]time.Duration, 0, n)
+	direct := make([]time.Duration, 0, n)
+	var calls [6]int // the emulator's API counters, logins only
+	count := func(sign int) {
+		x := st.Emulator.Stats()
+		for i, v := range []int{x.JSCode2Session, x.StableToken, x.GetUserPhoneNumber, x.CheckSession, x.ResetUserSessionKey, x.GetWXACodeUnlimit} {
+			calls[i] += sign * v
+		}
+	}
+	for range n {
+		code, err := issueCode(st, "")
+		if err != nil {
+			return err
+		}
+		count(-1)
+		t0 := time.Now()
+		_, err = postLogin(ctx, c, st, code)
+		d := time.Since(t0)
+		count(+1)
+		if err != nil {
+			res.LoginErrors++
+			noteErr(err)
+		} else {
+			logins = append(logins, d)
+		}
+		if code, err = issueCode(st, ""); err != nil {
+			return err
+		}
+		t0 = time.Now()
+		if err := exchange(code); err != nil {
+			return err
+		}
+		direct = append(direct, time.Since(t0))
+	}
+	res.Login, res.WeChat = Summarize(logins), Summarize(direct)
+	res.WeChatCalls = map[string]float64{}
+	for i, name := range []string{"jscode2session", "stable_token", "getuserphonenumber", "checksession", "resetusersessionkey", "getwxacodeunlimit"} {
+		if calls[i] > 0 && n > 0 {
+			res.WeChatCalls[name] = float64(calls[i]) / float64(n)
+		}
+	}
+	return nil
 }
