@@ -14,19 +14,24 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
 	"github.com/wxsession/wxsession/internal/bench"
 )
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run is main, returning the exit status so that deferred calls run.
+func run() int {
 	var (
 		cfg     bench.Config
 		out     = flag.String("out", "", "write the results as JSON to this file")
 		strict  = flag.Bool("strict", false, "exit 1 when a budget fails")
 		noBench = flag.Bool("no-gobench", false, "skip the go test benchmarks")
 		timeout = flag.Duration("timeout", 10*time.Minute, "give up after this long")
+		cpuProf = flag.String("cpuprofile", "", "write a CPU profile of the wxbench process (load generator, local gateway, Runtime API, emulator) to this file")
 	)
 	flag.StringVar(&cfg.Root, "root", "", "repository root (default: the nearest go.mod above the working directory)")
 	flag.StringVar(&cfg.Go, "go", "go", "go command used for the builds and the benchmarks")
@@ -42,6 +47,18 @@ func main() {
 	cfg.GoBench = !*noBench
 	cfg.Progress = os.Stderr
 
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "wxbench:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -50,20 +67,21 @@ func main() {
 	r, err := bench.Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wxbench:", err)
-		os.Exit(2)
+		return 2
 	}
 	if err := r.WriteText(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "wxbench:", err)
-		os.Exit(2)
+		return 2
 	}
 	if *out != "" {
 		if err := r.WriteJSON(*out); err != nil {
 			fmt.Fprintln(os.Stderr, "wxbench:", err)
-			os.Exit(2)
+			return 2
 		}
 		fmt.Fprintln(os.Stderr, "wxbench: wrote", *out)
 	}
 	if *strict && !r.Pass() {
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }

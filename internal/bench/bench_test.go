@@ -266,7 +266,8 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("cold start order %s", got)
 	}
 	if w := r.Warm; w == nil || w.Me.N != 20 || w.MeErrors != 0 || w.Login.N != 3 || w.WeChat.N != 3 || w.Load.Requests == 0 || w.Load.Errors != 0 ||
-		w.Breakdown.GetItem.N != 5 || w.Breakdown.APIInvoke.N != 5 || w.WeChatCalls["jscode2session"] != 1 || len(w.WeChatCalls) != 1 {
+		w.Breakdown.GetItem.N != 5 || w.Breakdown.APIInvoke.N != 5 || w.WeChatCalls["jscode2session"] != 1 || len(w.WeChatCalls) != 1 ||
+		w.LoginInvoke.N != 3 || w.PutItem.N != 3 {
 		t.Errorf("warm: %+v", r.Warm)
 	}
 	for _, d := range r.Dynamo {

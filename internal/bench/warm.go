@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +38,14 @@ type WarmResult struct {
 	// WeChatCalls counts the WeChat API calls the timed logins made, by
 	// API (the emulator's counters; the direct exchanges excluded).
 	WeChatCalls map[string]float64 `json:"wechat_calls_per_login"`
-	Load        LoadResult         `json:"load"`
+	// LoginInvoke is one warm login invocation through the Runtime API
+	// (Pool.Invoke, no gateway) with a fresh code: the exchange and the
+	// DynamoDB writes included. PutItem is one unconditional PutItem of a
+	// session-sized item by the benchmark's SDK client straight to
+	// dynalite (a fresh key each): the cost of each of login's writes.
+	LoginInvoke Dist       `json:"login_invoke"`
+	PutItem     Dist       `json:"dynamodb_putitem"`
+	Load        LoadResult `json:"load"`
 	// Breakdown times the parts of GET /me on their own.
 	Breakdown  Breakdown `json:"breakdown"`
 	FirstError string    `json:"first_error,omitempty"`
@@ -319,11 +327,13 @@ func runLoad(ctx context.Context, c *http.Client, sids []string, d time.Duration
 	return res
 }
 
-// measureLogin times s.logins sequential POST /login, each with a fresh
-// code (issued outside the timing: wx.login() happens on the phone), and
-// after each one a jscode2session with another fresh code sent straight to
-// the emulator (the call login makes, without wxsession around it). It
-// counts the WeChat calls the logins made from the emulator's counters.
+// measureLogin times n sequential POST /login, each with a fresh code
+// (issued outside the timing: wx.login() happens on the phone), and after
+// each one, interleaved so that drift hits all alike: a jscode2session with
+// another fresh code sent straight to the emulator (the call login makes,
+// without wxsession around it), a login invocation through the Runtime
+// API (no gateway) and a PutItem straight to dynalite. It counts the
+// WeChat calls the logins made from the emulator's counters.
 func measureLogin(ctx context.Context, c *http.Client, st *stack.Stack, n int, res *WarmResult, noteErr func(error)) error {
 	env := st.Pool(LoginFunction).Config().Env
 	q := url.Values{"appid": {st.Emulator.AppID()}, "secret": {env[config.VarSecret]}, "grant_type": {"authorization_code"}}
@@ -338,16 +348,59 @@ func measureLogin(ctx context.Context, c *http.Client, st *stack.Stack, n int, r
 		}
 		return nil
 	}
+	invokeLogin := func(code string) error {
+		ev, err := httpEvent("POST", "/login", `{"code":"`+code+`"}`, map[string]string{"content-type": "application/json"}, nil)
+		if err != nil {
+			return err
+		}
+		r, err := st.Pool(LoginFunction).Invoke(ctx, ev)
+		if err == nil && r.FunctionError != "" {
+			err = fmt.Errorf("function error %s", r.FunctionError)
+		}
+		if err == nil {
+			err = wantStatus(200)(r)
+		}
+		if err != nil {
+			return fmt.Errorf("bench: invoke %s: %w", LoginFunction, err)
+		}
+		return nil
+	}
+	table := env[config.VarSessionsTable]
+	putItem := func(i int) error {
+		s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+		num := func(v int64) types.AttributeValue {
+			return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+		}
+		now := time.Now()
+		_, err := st.Dynamo.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+			"sid": s(session.Hash(fmt.Sprintf("wxbench-put-%d-%d", now.UnixNano(), i))), "openid": s("oBenchPutItem0123456789abc"),
+			"appid": s(st.Emulator.AppID()), "created_at": num(now.Unix()), "expires_at": num(now.Add(time.Hour).Unix()),
+		}})
+		if err != nil {
+			return fmt.Errorf("bench: PutItem %s: %w", table, err)
+		}
+		return nil
+	}
 	logins := make([]time.Duration, 0, n)
 	direct := make([]time.Duration, 0, n)
-	var calls [6]int // the emulator's API counters, logins only
+	invokes := make([]time.Duration, 0, n)
+	puts := make([]time.Duration, 0, n)
+	var calls [6]int // the emulator's API counters, gateway logins only
 	count := func(sign int) {
 		x := st.Emulator.Stats()
 		for i, v := range []int{x.JSCode2Session, x.StableToken, x.GetUserPhoneNumber, x.CheckSession, x.ResetUserSessionKey, x.GetWXACodeUnlimit} {
 			calls[i] += sign * v
 		}
 	}
-	for range n {
+	timed := func(into *[]time.Duration, f func() error) error {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return err
+		}
+		*into = append(*into, time.Since(t0))
+		return nil
+	}
+	for i := range n {
 		code, err := issueCode(st, "")
 		if err != nil {
 			return err
@@ -366,12 +419,20 @@ func measureLogin(ctx context.Context, c *http.Client, st *stack.Stack, n int, r
 		if code, err = issueCode(st, ""); err != nil {
 			return err
 		}
-		t0 = time.Now()
-		if err := exchange(code); err != nil {
+		if err := timed(&direct, func() error { return exchange(code) }); err != nil {
 			return err
 		}
-		direct = append(direct, time.Since(t0))
+		if code, err = issueCode(st, ""); err != nil {
+			return err
+		}
+		if err := timed(&invokes, func() error { return invokeLogin(code) }); err != nil {
+			return err
+		}
+		if err := timed(&puts, func() error { return putItem(i) }); err != nil {
+			return err
+		}
 	}
+	res.LoginInvoke, res.PutItem = Summarize(invokes), Summarize(puts)
 	res.Login, res.WeChat = Summarize(logins), Summarize(direct)
 	res.WeChatCalls = map[string]float64{}
 	for i, name := range []string{"jscode2session", "stable_token", "getuserphonenumber", "checksession", "resetusersessionkey", "getwxacodeunlimit"} {
