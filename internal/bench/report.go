@@ -276,6 +276,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Sprintf("dynalite alone: %.0f GetItem/s at %d connections (the ceiling for authorized requests here).", bd.GetItemRPS, w.Load.Conns),
 			"Parts are timed alone and sequentially; gateway overhead ≈ GET /me − authorizer − api invoke.",
 			cpuNote(w.Load),
+			loginCPUNote(w),
 			"GET /me = gateway → authorizer (1 GetItem on dynalite) → api function; POST /login = login → WeChat emulator + PutItem + UpdateItem.",
 			"Code issuance (wx.login()) is not timed. The load generator runs on the same cores as the stack.",
 			"jscode2session: the exchange login makes, with a fresh code, sent by the benchmark's keep-alive client straight to the",
@@ -381,4 +382,21 @@ func (r *Report) loginRequests() float64 {
 		}
 	}
 	return 0
+}
+
+// loginCPUNote says where the CPU went during the login run, per round
+// (one gateway login, one direct exchange, one login invocation, one
+// PutItem).
+func loginCPUNote(w *WarmResult) string {
+	if len(w.LoginCPU) == 0 || w.LoginRequests == 0 {
+		return "CPU during the logins: not measured (no /proc)."
+	}
+	parts := make([]string, 0, len(w.LoginCPU))
+	for _, c := range w.LoginCPU {
+		if c.Seconds > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.2f ms", c.Component, c.Seconds/float64(w.LoginRequests)*1000))
+		}
+	}
+	return fmt.Sprintf("CPU per login round (2 logins — gateway and direct invoke —, 1 exchange, 1 PutItem; %d rounds): %s.",
+		w.LoginRequests, strings.Join(parts, ", "))
 }

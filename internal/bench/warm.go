@@ -43,9 +43,14 @@ type WarmResult struct {
 	// DynamoDB writes included. PutItem is one unconditional PutItem of a
 	// session-sized item by the benchmark's SDK client straight to
 	// dynalite (a fresh key each): the cost of each of login's writes.
-	LoginInvoke Dist       `json:"login_invoke"`
-	PutItem     Dist       `json:"dynamodb_putitem"`
-	Load        LoadResult `json:"load"`
+	LoginInvoke Dist `json:"login_invoke"`
+	PutItem     Dist `json:"dynamodb_putitem"`
+	// LoginCPU is the CPU time each component used during the login run
+	// (Linux), over LoginRequests requests: the timed logins, the
+	// exchanges, the login invocations and the PutItems together.
+	LoginCPU      []CPUShare `json:"login_cpu"`
+	LoginRequests int64      `json:"login_cpu_requests"`
+	Load          LoadResult `json:"load"`
 	// Breakdown times the parts of GET /me on their own.
 	Breakdown  Breakdown `json:"breakdown"`
 	FirstError string    `json:"first_error,omitempty"`
@@ -400,6 +405,7 @@ func measureLogin(ctx context.Context, c *http.Client, st *stack.Stack, n int, r
 		*into = append(*into, time.Since(t0))
 		return nil
 	}
+	cpuBefore := cpuSnapshot()
 	for i := range n {
 		code, err := issueCode(st, "")
 		if err != nil {
@@ -431,6 +437,9 @@ func measureLogin(ctx context.Context, c *http.Client, st *stack.Stack, n int, r
 		if err := timed(&puts, func() error { return putItem(i) }); err != nil {
 			return err
 		}
+	}
+	if cpuBefore != nil {
+		res.LoginCPU, res.LoginRequests = cpuDelta(cpuBefore, cpuSnapshot()), int64(n)
 	}
 	res.LoginInvoke, res.PutItem = Summarize(invokes), Summarize(puts)
 	res.Login, res.WeChat = Summarize(logins), Summarize(direct)
