@@ -388,15 +388,15 @@ func (r *Report) loginRequests() float64 {
 // (one gateway login, one direct exchange, one login invocation, one
 // PutItem).
 func loginCPUNote(w *WarmResult) string {
-	if len(w.LoginCPU) == 0 || w.LoginRequests == 0 {
+	if len(w.LoginCPU) == 0 || w.LoginRounds == 0 {
 		return "CPU during the logins: not measured (no /proc)."
 	}
 	parts := make([]string, 0, len(w.LoginCPU))
 	for _, c := range w.LoginCPU {
 		if c.Seconds > 0 {
-			parts = append(parts, fmt.Sprintf("%s %.2f ms", c.Component, c.Seconds/float64(w.LoginRequests)*1000))
+			parts = append(parts, fmt.Sprintf("%s %.2f ms", c.Component, c.Seconds/float64(w.LoginRounds)*1000))
 		}
 	}
 	return fmt.Sprintf("CPU per login round (2 logins — gateway and direct invoke —, 1 exchange, 1 PutItem; %d rounds): %s.",
-		w.LoginRequests, strings.Join(parts, ", "))
+		w.LoginRounds, strings.Join(parts, ", "))
 }

@@ -46,11 +46,11 @@ type WarmResult struct {
 	LoginInvoke Dist `json:"login_invoke"`
 	PutItem     Dist `json:"dynamodb_putitem"`
 	// LoginCPU is the CPU time each component used during the login run
-	// (Linux), over LoginRequests requests: the timed logins, the
-	// exchanges, the login invocations and the PutItems together.
-	LoginCPU      []CPUShare `json:"login_cpu"`
-	LoginRequests int64      `json:"login_cpu_requests"`
-	Load          LoadResult `json:"load"`
+	// (Linux), over LoginRounds rounds of one gateway login, one direct
+	// exchange, one login invocation and one PutItem.
+	LoginCPU    []CPUShare `json:"login_cpu"`
+	LoginRounds int64      `json:"login_cpu_rounds"`
+	Load        LoadResult `json:"load"`
 	// Breakdown times the parts of GET /me on their own.
 	Breakdown  Breakdown `json:"breakdown"`
 	FirstError string    `json:"first_error,omitempty"`
@@ -147,7 +147,7 @@ func measureWarm(ctx context.Context, st *stack.Stack, s warmSettings, logf func
 		return res, err
 	}
 
-	logf("warm: POST /login ×%d, each followed by a jscode2session straight to the emulator", s.logins)
+	logf("warm: POST /login ×%d, each followed by a jscode2session straight to the emulator, a login invocation and a PutItem", s.logins)
 	if err := measureLogin(ctx, c, st, s.logins, &res, noteErr); err != nil {
 		return res, err
 	}
@@ -345,6 +345,9 @@ func measureLogin(ctx context.Context, c *http.Client, st *stack.Stack, n int, r
 	exchange := func(code string) error {
 		q.Set("js_code", code)
 		status, body, err := do(ctx, c, http.MethodGet, st.WeChatURL+"/sns/jscode2session?"+q.Encode(), nil, "")
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err // without the URL: its query carries the app secret
+		}
 		if err == nil && (status != http.StatusOK || !bytes.Contains(body, []byte(`"openid"`))) {
 			err = fmt.Errorf("status %d", status) // the body carries a session_key: not quoted
 		}
@@ -439,7 +442,7 @@ func measureLogin(ctx context.Context, c *http.Client, st *stack.Stack, n int, r
 		}
 	}
 	if cpuBefore != nil {
-		res.LoginCPU, res.LoginRequests = cpuDelta(cpuBefore, cpuSnapshot()), int64(n)
+		res.LoginCPU, res.LoginRounds = cpuDelta(cpuBefore, cpuSnapshot()), int64(n)
 	}
 	res.LoginInvoke, res.PutItem = Summarize(invokes), Summarize(puts)
 	res.Login, res.WeChat = Summarize(logins), Summarize(direct)
