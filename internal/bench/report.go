@@ -277,7 +277,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			"Parts are timed alone and sequentially; gateway overhead ≈ GET /me − authorizer − api invoke.",
 			cpuNote(w.Load),
 			loginCPUNote(w),
-			"GET /me = gateway → authorizer (1 GetItem on dynalite) → api function; POST /login = login → WeChat emulator + PutItem + UpdateItem.",
+			"GET /me = gateway → authorizer (1 GetItem on dynalite) → api function; POST /login = login → WeChat emulator + its DynamoDB writes (2 PutItem + 1 UpdateItem for a new device).",
 			"Code issuance (wx.login()) is not timed. The load generator runs on the same cores as the stack.",
 			"jscode2session: the exchange login makes, with a fresh code, sent by the benchmark's keep-alive client straight to the",
 			"emulator after each login (WeChat's own time, as login sees it); POST /login − jscode2session is wxsession's share:",
