@@ -57,7 +57,8 @@ func with(base map[string]string, kv ...string) map[string]string {
 // it: region, credentials and their source, endpoints, FIPS and dual-stack,
 // the request options. Only when no credentials are in the environment do
 // they differ (LoadDefaultConfig would go on to the shared files, the
-// container and the instance role; New's client reports errNoCredentials).
+// container and the instance role; New's client reports errNoCredentials),
+// and when AWS_PROFILE is set (TestLambdaConfigIgnoresProfile).
 func TestLambdaConfigMatchesDefault(t *testing.T) {
 	// A container credentials endpoint (what an environment without the
 	// three variables gets, e.g. SnapStart, ECS): answers only with the
@@ -307,5 +308,28 @@ func TestLambdaConfigContainerHost(t *testing.T) {
 				t.Fatalf("New: %v; LoadDefaultConfig: %v; want ok=%v for both", err, defErr, tc.ok)
 			}
 		})
+	}
+}
+
+// TestLambdaConfigIgnoresProfile: an AWS_PROFILE in the function's
+// environment (a template variable copied from a developer's shell) is
+// not read: New takes the region and the execution role's credentials
+// from the environment, where LoadDefaultConfig fails the cold start on a
+// profile that no file in Lambda defines.
+func TestLambdaConfigIgnoresProfile(t *testing.T) {
+	isolate(t)
+	for k, v := range with(lambdaEnv, "AWS_PROFILE", "dev") {
+		t.Setenv(k, v)
+	}
+	_, cfg, err := dynamoclient.New(context.Background(), os.Getenv)
+	if err != nil {
+		t.Fatalf("New with AWS_PROFILE set: %v", err)
+	}
+	creds, err := cfg.Credentials.Retrieve(context.Background())
+	if err != nil || creds.AccessKeyID != lambdaEnv["AWS_ACCESS_KEY_ID"] || cfg.Region != lambdaEnv["AWS_REGION"] {
+		t.Fatalf("New with AWS_PROFILE set: region %q, credentials %q (%v); want the environment's", cfg.Region, creds.AccessKeyID, err)
+	}
+	if _, _, err := dynamoclient.NewFromDefaultConfig(context.Background(), os.Getenv); err == nil {
+		t.Fatal("LoadDefaultConfig accepted a profile no file defines; the difference this test documents is gone")
 	}
 }
