@@ -23,7 +23,9 @@
 //     AWS::URLSuffix (amazonaws.com), AWS::StackName, AWS::NoValue.
 //
 // Only the properties the local stack uses are resolved (IAM policies, for
-// instance, are not), so an unsupported construct there does no harm. What
+// instance, are not), so an unsupported construct there does no harm; a
+// reference there to a name the template does not define is a warning
+// (danglingRefs), since sam deploy refuses it. What
 // the local stack cannot honour and would otherwise serve wrongly (REST API
 // events, payload format 1.0, JWT or IAM authorizers, several HTTP APIs) is
 // an error; what it merely ignores (CORS, OpenAPI definitions, non-HTTP
@@ -274,6 +276,7 @@ func (p *parser) run() error {
 	if err != nil {
 		return err
 	}
+	p.danglingRefs(resources)
 	o := p.opts
 	p.r = &resolver{
 		region: cmp.Or(o.Region, DefaultRegion), accountID: cmp.Or(o.AccountID, DefaultAccountID),
