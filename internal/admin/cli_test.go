@@ -127,6 +127,22 @@ func TestLocalWithoutStack(t *testing.T) {
 	}
 }
 
+// TestLocalIgnoresAWSProfile: -local needs nothing from the operator's AWS
+// configuration, so an AWS_PROFILE that no file defines (exported for
+// another machine or account) does not stop it: it reaches the endpoint
+// (here: nothing listens, and the error says so).
+func TestLocalIgnoresAWSProfile(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AWS_PROFILE", "no-such-profile")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), []string{"-local", "-dynamodb-endpoint", "http://127.0.0.1:1", "users", "show", "-openid", "o1"}, &stdout, &stderr, func(string) string { return "" })
+	if code != ExitError || strings.Contains(stderr.String(), "profile") || !strings.Contains(stderr.String(), "make dev") {
+		t.Fatalf("exit %d, want the unreachable-endpoint error, not a profile error:\n%s", code, stderr.String())
+	}
+}
+
 // TestLocalEndpoint: -local finds make dev's DynamoDB in the order flag,
 // DYNAMODB_ENDPOINT, .wxlocal/sam-env.json of the repository root at or
 // above the working directory, the default port.

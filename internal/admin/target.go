@@ -108,7 +108,10 @@ func resolveLocal(ctx context.Context, endpoint, appID string, getenv func(strin
 	if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("-dynamodb-endpoint %q is not an http(s) URL", endpoint)
 	}
-	db, _, err := dynamoclient.NewFromDefaultConfig(ctx, func(k string) string {
+	// dynamoclient.New, not NewFromDefaultConfig: the local stack needs
+	// nothing from the operator's AWS configuration (an AWS_PROFILE no
+	// file defines must not stop -local), and signs with dummy credentials.
+	db, _, err := dynamoclient.New(ctx, func(k string) string {
 		switch k {
 		case config.VarDynamoDBEndpoint:
 			return endpoint
