@@ -36,7 +36,7 @@ func run() int {
 	flag.StringVar(&cfg.Root, "root", "", "repository root (default: the nearest go.mod above the working directory)")
 	flag.StringVar(&cfg.Go, "go", "go", "go command used for the builds and the benchmarks")
 	flag.BoolVar(&cfg.Quick, "quick", false, "tiny sample sizes: checks that everything runs, numbers mean nothing")
-	flag.IntVar(&cfg.ColdRuns, "cold-runs", 0, "timed cold starts per function (default 25)")
+	flag.IntVar(&cfg.ColdRuns, "cold-runs", 0, "timed cold starts per function (default 101)")
 	flag.IntVar(&cfg.MeRequests, "me-requests", 0, "sequential GET /me requests (default 2000)")
 	flag.IntVar(&cfg.Logins, "logins", 0, "sequential POST /login requests (default 200)")
 	flag.IntVar(&cfg.LoadConns, "conns", 0, "connections of the GET /me load (default 16)")
