@@ -31,6 +31,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -117,6 +118,7 @@ func NewFromDefaultConfig(ctx context.Context, getenv func(string) string) (*dyn
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithHTTPClient(HTTPClient()),
 		awsconfig.WithRetryer(NewRetryer),
+		awsconfig.WithLogger(sdkLogger),
 	}
 	if r := getenv(envRegion); r != "" {
 		opts = append(opts, awsconfig.WithRegion(r))
@@ -244,6 +246,17 @@ func containerCredentials(env awsconfig.EnvConfig, retryer func() aws.Retryer) (
 	return aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = 5 * time.Minute }), nil
 }
 
+// sdkLogger writes the SDK's log messages with slog's default logger
+// (lambdamain installs the functions' JSON handler), with
+// component=aws-sdk: WARN for the SDK's warnings, DEBUG otherwise.
+var sdkLogger = logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+	level := slog.LevelDebug
+	if c == logging.Warn {
+		level = slog.LevelWarn
+	}
+	slog.Default().Log(context.Background(), level, fmt.Sprintf(format, v...), "component", "aws-sdk")
+})
+
 // errNoCredentials is what every request of a client from New reports when
 // the environment has no credentials.
 var errNoCredentials = errors.New("dynamoclient: no AWS credentials: " + envAccessKeyID + " and AWS_SECRET_ACCESS_KEY are not set, " +
@@ -281,7 +294,11 @@ func lambdaConfig(getenv func(string) string, endpoint string) (aws.Config, erro
 		return aws.Config{}, fmt.Errorf("dynamoclient: read AWS environment: %w", err)
 	}
 	cfg := aws.Config{
-		Logger: logging.NewStandardLogger(os.Stderr),
+		// The SDK's own warnings (a response body it could not drain, a
+		// checksum it could not check) go through slog, so a function's
+		// log stays one JSON object per line (docs/design.md §8); where
+		// LoadDefaultConfig would print them as plain text on stderr.
+		Logger: sdkLogger,
 		// The service clients read FIPS, dual-stack, endpoint discovery
 		// and AWS_ENDPOINT_URL_<SERVICE> from here, as from
 		// LoadDefaultConfig's sources.

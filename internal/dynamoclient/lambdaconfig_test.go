@@ -1,9 +1,12 @@
 package dynamoclient_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
@@ -331,5 +335,44 @@ func TestLambdaConfigIgnoresProfile(t *testing.T) {
 	}
 	if _, _, err := dynamoclient.NewFromDefaultConfig(context.Background(), os.Getenv); err == nil {
 		t.Fatal("LoadDefaultConfig accepted a profile no file defines; the difference this test documents is gone")
+	}
+}
+
+// TestSDKLogsAreJSON: the SDK's own log messages (e.g. "failed to discard
+// remaining HTTP response body") reach the function's slog handler, so the
+// function log stays one JSON object per line (the e2e leak/log check).
+func TestSDKLogsAreJSON(t *testing.T) {
+	tests := []struct {
+		name      string
+		class     logging.Classification
+		wantLevel string
+	}{
+		{"warning", logging.Warn, "WARN"},
+		{"debug", logging.Debug, "DEBUG"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			isolate(t)
+			t.Setenv("AWS_REGION", "ap-southeast-1")
+			var buf bytes.Buffer
+			prev := slog.Default()
+			slog.SetDefault(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+			defer slog.SetDefault(prev)
+			for _, build := range []func(context.Context, func(string) string) (*dynamodb.Client, aws.Config, error){dynamoclient.New, dynamoclient.NewFromDefaultConfig} {
+				buf.Reset()
+				_, cfg, err := build(context.Background(), os.Getenv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg.Logger.Logf(tc.class, "failed to close HTTP response body, %v", "some reason")
+				var line map[string]any
+				if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+					t.Fatalf("SDK log line %q is not one JSON object: %v", buf.String(), err)
+				}
+				if line["level"] != tc.wantLevel || line["component"] != "aws-sdk" || line["msg"] != "failed to close HTTP response body, some reason" {
+					t.Errorf("SDK log line = %v", line)
+				}
+			}
+		})
 	}
 }
