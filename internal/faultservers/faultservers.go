@@ -533,3 +533,85 @@ func (l *LoseAnswer) take(body []byte) bool {
 	l.lost++
 	return true
 }
+
+// Gate is an HTTP client for store tests that holds chosen requests before
+// sending them, until the test lets them go: it drives an interleaving of
+// concurrent store calls request by request, without timing luck. Arm it
+// with Hold, wait for the request with Held.Arrived, let it go with
+// Held.Release. Every other request is forwarded at once. Safe for
+// concurrent use.
+type Gate struct {
+	next  Doer
+	mu    sync.Mutex
+	holds []*Held
+}
+
+// Held is one request a Gate holds (or will hold, once it comes).
+type Held struct {
+	op, match string
+	arrived   chan struct{}
+	release   chan struct{}
+	once      sync.Once
+}
+
+// NewGate returns a Gate in front of next (nil: a plain http.Client),
+// holding nothing.
+func NewGate(next Doer) *Gate {
+	if next == nil {
+		next = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}}
+	}
+	return &Gate{next: next}
+}
+
+// Hold arms g: the next request for op (the X-Amz-Target operation, such
+// as "PutItem"; "" any) whose body contains match is held before it is
+// sent. Holds armed together take requests in the order they were armed.
+func (g *Gate) Hold(op, match string) *Held {
+	h := &Held{op: op, match: match, arrived: make(chan struct{}), release: make(chan struct{})}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.holds = append(g.holds, h)
+	return h
+}
+
+// Arrived is closed once the request is held.
+func (h *Held) Arrived() <-chan struct{} { return h.arrived }
+
+// Release sends the held request on (now, or as soon as it comes). It is
+// safe to call more than once.
+func (h *Held) Release() { h.once.Do(func() { close(h.release) }) }
+
+// Do implements Doer.
+func (g *Gate) Do(r *http.Request) (*http.Response, error) {
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			return nil, err
+		}
+		_ = r.Body.Close()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if h := g.take(operation(r), body); h != nil {
+		close(h.arrived)
+		select {
+		case <-h.release:
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
+	return g.next.Do(r)
+}
+
+// take returns and disarms the first hold matching a request.
+func (g *Gate) take(op string, body []byte) *Held {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, h := range g.holds {
+		if (h.op == "" || h.op == op) && bytes.Contains(body, []byte(h.match)) {
+			g.holds = slices.Delete(g.holds, i, i+1)
+			return h
+		}
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -144,5 +145,57 @@ func TestLoseAnswer(t *testing.T) {
 	}
 	if lose.Lost() != 1 {
 		t.Errorf("Lost() = %d, want 1", lose.Lost())
+	}
+}
+
+// TestGate: a held request reaches the server only once released; other
+// requests (another operation, another body) pass at once.
+func TestGate(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, string(b))
+		mu.Unlock()
+	}))
+	defer backend.Close()
+	g := faultservers.NewGate(nil)
+	send := func(target, body string) error {
+		req, _ := http.NewRequest(http.MethodPost, backend.URL, strings.NewReader(body))
+		req.Header.Set("X-Amz-Target", target)
+		resp, err := g.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	h := g.Hold("PutItem", "held")
+	done := make(chan error, 1)
+	go func() { done <- send("DynamoDB_20120810.PutItem", "put held") }()
+	<-h.Arrived()
+	for _, tt := range []struct{ target, body string }{
+		{"DynamoDB_20120810.GetItem", "get held"}, // another operation
+		{"DynamoDB_20120810.PutItem", "put free"}, // another body
+	} {
+		if err := send(tt.target, tt.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	before := strings.Join(seen, ",")
+	mu.Unlock()
+	if before != "get held,put free" {
+		t.Fatalf("before the release the server saw %q", before)
+	}
+	h.Release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := send("DynamoDB_20120810.PutItem", "put held again"); err != nil { // the hold is used up
+		t.Fatal(err)
+	}
+	if got := strings.Join(seen, ","); got != "get held,put free,put held,put held again" {
+		t.Errorf("the server saw %q", got)
 	}
 }
