@@ -26,7 +26,8 @@ func TestWritesSurviveLostAnswer(t *testing.T) {
 	p := phonestore.Phone{PhoneNumber: "13800138011", PurePhoneNumber: "13800138011", CountryCode: "86"}
 	q := phonestore.Phone{PhoneNumber: "13800138012", PurePhoneNumber: "13800138012", CountryCode: "86"}
 	const (
-		bindingWrite = `"ReturnValues":"ALL_OLD"` // the binding's PutItem and DeleteItem
+		bindingPut   = `"bound_at"`               // the binding's PutItem
+		bindingWrite = `"ReturnValues":"ALL_OLD"` // Unbind's DeleteItem
 		me, other    = "wxa#oLost", "wxa#oOther"
 	)
 	// bindable reports whether other may bind ph at once (its claim is free).
@@ -63,7 +64,7 @@ func TestWritesSurviveLostAnswer(t *testing.T) {
 				t.Fatalf("Phone = %v, %v", got, err)
 			}
 		}},
-		{"stale number claim taken over", `"ConditionExpression":"#o = :old`, func(t *testing.T, ctx context.Context, e *lostEnv, arm func()) {
+		{"stale number claim taken over", `(#o = :old AND`, func(t *testing.T, ctx context.Context, e *lostEnv, arm func()) {
 			// A claim whose owner has no binding, older than the grace.
 			if err := e.st.Bind(ctx, other, "wxa", p, true); err != nil {
 				t.Fatal(err)
@@ -78,7 +79,7 @@ func TestWritesSurviveLostAnswer(t *testing.T) {
 				t.Fatalf("Bind over a stale claim: %v", err)
 			}
 		}},
-		{"binding, another number", bindingWrite, func(t *testing.T, ctx context.Context, e *lostEnv, arm func()) {
+		{"binding, another number", bindingPut, func(t *testing.T, ctx context.Context, e *lostEnv, arm func()) {
 			if err := e.st.Bind(ctx, me, "wxa", p, true); err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +102,49 @@ func TestWritesSurviveLostAnswer(t *testing.T) {
 			}
 			bindable(t, ctx, e.st, p)
 		}},
-		{"claim release", `"ConditionExpression":"#o = :me"`, func(t *testing.T, ctx context.Context, e *lostEnv, arm func()) {
+		{"binding, the same number", bindingPut, func(t *testing.T, ctx context.Context, e *lostEnv, arm func()) {
+			if err := e.st.Bind(ctx, me, "wxa", p, true); err != nil {
+				t.Fatal(err)
+			}
+			arm()
+			if err := e.st.Bind(ctx, me, "wxa", p, true); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := e.st.Phone(ctx, me); err != nil || got != p {
+				t.Fatalf("Phone = %v, %v", got, err)
+			}
+			if err := e.st.Bind(ctx, other, "wxa", p, true); !errors.Is(err, phonestore.ErrPhoneInUse) {
+				t.Fatalf("another user binding it: %v, want ErrPhoneInUse", err)
+			}
+		}},
+		{"claim token taken out, another left", `"UpdateExpression":"DELETE #tk :toks"`, func(t *testing.T, ctx context.Context, e *lostEnv, arm func()) {
+			if err := e.st.Bind(ctx, me, "wxa", q, true); err != nil {
+				t.Fatal(err)
+			}
+			// A second token in q's claim: a bind of q that crashed
+			// between its claim and its binding's write.
+			claimKey := map[string]types.AttributeValue{"user": &types.AttributeValueMemberS{Value: "number#wxa#86#" + q.PurePhoneNumber},
+				"item": &types.AttributeValueMemberS{Value: "claim"}}
+			if _, err := e.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(e.phones), Key: claimKey,
+				UpdateExpression:          aws.String("ADD tokens :t"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberSS{Value: []string{"crashed"}}}}); err != nil {
+				t.Fatal(err)
+			}
+			arm()
+			if err := e.st.Bind(ctx, me, "wxa", p, true); err != nil {
+				t.Fatal(err)
+			}
+			out, err := e.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(e.phones), Key: claimKey, ConsistentRead: aws.Bool(true)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ts, _ := out.Item["tokens"].(*types.AttributeValueMemberSS); ts == nil || len(ts.Value) != 1 || ts.Value[0] != "crashed" {
+				t.Fatalf("q's claim: %v; want the crashed bind's token only", out.Item)
+			}
+			e.clock.add(phonestore.ClaimGrace) // stale now: taken over
+			bindable(t, ctx, e.st, q)
+		}},
+		{"claim release", `"ConditionExpression":"#o = :me AND size`, func(t *testing.T, ctx context.Context, e *lostEnv, arm func()) {
 			if err := e.st.Bind(ctx, me, "wxa", p, true); err != nil {
 				t.Fatal(err)
 			}

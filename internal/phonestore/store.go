@@ -173,53 +173,127 @@ func (st *Store) SetSessionKey(ctx context.Context, appid, openid, old, next str
 type bindingItem struct {
 	Phone
 	BoundAt int64 `dynamodbav:"bound_at"`
+	// Token is the token its bind added to its number's claim (PHONE_UNIQUE
+	// only; empty on bindings written without it or before tokens existed):
+	// the binding's share of the claim, and its version.
+	Token string `dynamodbav:"claim_token,omitempty"`
 }
 
 // Phone returns the user's bound phone; ErrNotFound if none.
 func (st *Store) Phone(ctx context.Context, user string) (Phone, error) {
-	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(st.phones), Key: key(user, itemPhone), ConsistentRead: aws.Bool(true),
-	})
+	b, err := st.binding(ctx, user)
 	if err != nil {
-		return Phone{}, dynamoclient.Wrap("phonestore: read phone", err)
+		return Phone{}, err
 	}
-	if out.Item == nil {
-		return Phone{}, ErrNotFound
-	}
-	var b bindingItem
-	if err := attributevalue.UnmarshalMap(out.Item, &b); err != nil || b.PurePhoneNumber == "" {
+	if b.PurePhoneNumber == "" {
 		return Phone{}, ErrNotFound
 	}
 	return b.Phone, nil
 }
 
-// Bind binds p to user, replacing an earlier binding. With unique, the
-// number is first claimed for user (ErrPhoneInUse if another user holds
-// it; a claim whose owner no longer has that number bound is stale and
-// taken over), then the binding is written, then the claim of the user's
-// previous number is released. A crash between the steps leaves at most a
-// stale claim, which the next claimant takes over once it is older than
-// ClaimGrace: never two owners.
+// binding reads user's binding (one consistent GetItem); the zero value
+// if there is none.
+func (st *Store) binding(ctx context.Context, user string) (bindingItem, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(st.phones), Key: key(user, itemPhone), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return bindingItem{}, dynamoclient.Wrap("phonestore: read binding", err)
+	}
+	var b bindingItem
+	if out.Item != nil && attributevalue.UnmarshalMap(out.Item, &b) != nil {
+		return bindingItem{}, nil
+	}
+	return b, nil
+}
+
+// claimKey is the partition key of the claim of p's number in appid.
+func claimKey(appid string, p Phone) string { return prefixNumberKey + appid + "#" + p.number() }
+
+// Bind binds p to user, replacing an earlier binding.
+//
+// With unique, the number is held by a claim item (owner: one user) that
+// keeps the set of tokens of the bindings that may show it; the invariant
+// is that a binding showing a number has its token in that number's claim,
+// owned by its user (docs/design.md §7.4). In order:
+//
+//  1. read the binding (its number and token);
+//  2. claim the number, adding a fresh token (ErrPhoneInUse if another
+//     user holds it; a claim whose owner no longer has that number bound
+//     and older than ClaimGrace is stale and taken over) — skipped when
+//     the binding read already shows the number with a token: that token
+//     is reused;
+//  3. write the binding with that token, conditional on the token read in
+//     1 (nobody replaced the binding meanwhile);
+//  4. take the replaced binding's token out of its number's claim,
+//     deleting the claim with its last token.
+//
+// A crash between the steps leaves at most a token nobody's binding
+// carries, so a claim that may be stale, which the next claimant takes
+// over once it is older than ClaimGrace (and its owner's binding does not
+// show the number): never two owners, never a bound number without its
+// claim. When the condition of 3 fails, another bind or unbind of the same
+// user replaced the binding read in 1 between 1 and 3: this bind counts as
+// done and replaced by that one (its token and the read binding's are
+// taken out, as that one's replacement would have done).
+//
+// Without unique, the binding is put unconditionally and the claim of the
+// number it replaced, if any (made while PHONE_UNIQUE was on), released.
 func (st *Store) Bind(ctx context.Context, user, appid string, p Phone, unique bool) error {
-	claimKey := prefixNumberKey + appid + "#" + p.number()
-	if unique {
-		if err := st.claim(ctx, claimKey, user); err != nil {
+	if !unique {
+		return st.bindShared(ctx, user, appid, p)
+	}
+	seen, err := st.binding(ctx, user)
+	if err != nil {
+		return err
+	}
+	ck := claimKey(appid, p)
+	same := seen.Token != "" && seen.PurePhoneNumber != "" && seen.number() == p.number()
+	tok := seen.Token
+	if !same {
+		tok = newToken()
+		if err := st.claim(ctx, ck, user, tok); err != nil {
 			return err
 		}
 	}
-	var seen map[string]types.AttributeValue
-	if unique {
-		// The binding it replaces, read first: should the put be applied
-		// and its answer lost, the SDK's retry returns our own binding as
-		// the old one (docs/design.md §3.10).
-		got, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: aws.String(st.phones), Key: key(user, itemPhone), ConsistentRead: aws.Bool(true),
-		})
-		if err != nil {
-			return dynamoclient.Wrap("phonestore: read binding", err)
-		}
-		seen = got.Item
+	item, err := attributevalue.MarshalMap(bindingItem{Phone: p, BoundAt: st.now().Unix(), Token: tok})
+	if err != nil {
+		return fmt.Errorf("phonestore: encode binding: %w", err)
 	}
+	item[AttrUser], item[AttrItem] = s(user), s(itemPhone)
+	in := &dynamodb.PutItemInput{TableName: aws.String(st.phones), Item: item,
+		ConditionExpression: aws.String("attribute_not_exists(#tk)"), ExpressionAttributeNames: map[string]string{"#tk": attrToken}}
+	if seen.Token != "" {
+		in.ConditionExpression = aws.String("#tk = :seen")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":seen": s(seen.Token)}
+	}
+	_, err = st.db.PutItem(ctx, in)
+	if isConditionFailed(err) {
+		// Our own put applied with its answer lost fails the condition on
+		// the SDK's retry (docs/design.md §3.10): the binding then carries
+		// our token. Any other token: a concurrent bind or unbind replaced
+		// the binding read, and ours was never written (or was replaced
+		// too, by a bind that takes our token out as well).
+		cur, rerr := st.binding(ctx, user)
+		if rerr != nil {
+			return rerr
+		}
+		if cur.Token != tok && !same {
+			st.release(ctx, ck, user, tok, true)
+		}
+		err = nil
+	}
+	if err != nil {
+		return dynamoclient.Wrap("phonestore: write binding", err)
+	}
+	if seen.PurePhoneNumber != "" && !same {
+		st.release(ctx, claimKey(appid, seen.Phone), user, seen.Token, true)
+	}
+	return nil
+}
+
+// bindShared binds p without claiming its number (PHONE_UNIQUE off).
+func (st *Store) bindShared(ctx context.Context, user, appid string, p Phone) error {
 	b := bindingItem{Phone: p, BoundAt: st.now().Unix()}
 	item, err := attributevalue.MarshalMap(b)
 	if err != nil {
@@ -232,13 +306,14 @@ func (st *Store) Bind(ctx context.Context, user, appid string, p Phone, unique b
 	if err != nil {
 		return dynamoclient.Wrap("phonestore: write binding", err)
 	}
+	// The old binding's claim, if one was made while PHONE_UNIQUE was on.
+	// Our own binding among the old values (the retry of a put whose
+	// answer was lost, docs/design.md §3.10) tells nothing: a claim left
+	// is stale and taken over.
 	var old bindingItem
-	if out.Attributes != nil && attributevalue.UnmarshalMap(out.Attributes, &old) == nil && old == b {
-		old = bindingItem{} // our own binding: the retry of a put whose answer was lost
-		_ = attributevalue.UnmarshalMap(seen, &old)
-	}
-	if old.PurePhoneNumber != "" && old.number() != p.number() {
-		st.release(ctx, prefixNumberKey+appid+"#"+old.number(), user)
+	if out.Attributes != nil && attributevalue.UnmarshalMap(out.Attributes, &old) == nil && old != b &&
+		old.PurePhoneNumber != "" && (old.number() != p.number() || old.Token != "") {
+		st.release(ctx, claimKey(appid, old.Phone), user, old.Token, true)
 	}
 	return nil
 }
@@ -255,13 +330,13 @@ func (st *Store) Unbind(ctx context.Context, user, appid string) (Phone, bool, e
 	if err != nil {
 		return Phone{}, false, dynamoclient.Wrap("phonestore: read binding", err)
 	}
-	return st.unbind(ctx, user, appid, out.Item)
+	return st.unbind(ctx, user, appid, out.Item, true)
 }
 
-// unbind deletes user's binding and releases its number's claim. seen is
-// the binding as read before (nil: none): it stands for the deleted one
-// when the delete returns nothing.
-func (st *Store) unbind(ctx context.Context, user, appid string, seen map[string]types.AttributeValue) (Phone, bool, error) {
+// unbind deletes user's binding and takes its token out of its number's
+// claim (update: as release). seen is the binding as read before (nil:
+// none): it stands for the deleted one when the delete returns nothing.
+func (st *Store) unbind(ctx context.Context, user, appid string, seen map[string]types.AttributeValue, update bool) (Phone, bool, error) {
 	out, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: aws.String(st.phones), Key: key(user, itemPhone), ReturnValues: types.ReturnValueAllOld,
 	})
@@ -276,7 +351,7 @@ func (st *Store) unbind(ctx context.Context, user, appid string, seen map[string
 	if len(gone) == 0 || attributevalue.UnmarshalMap(gone, &old) != nil || old.PurePhoneNumber == "" {
 		return Phone{}, false, nil
 	}
-	st.release(ctx, prefixNumberKey+appid+"#"+old.number(), user)
+	st.release(ctx, claimKey(appid, old.Phone), user, old.Token, update)
 	return old.Phone, true, nil
 }
 
@@ -308,7 +383,9 @@ func (st *Store) DeleteUserData(ctx context.Context, appID, openID string) error
 				continue
 			}
 			if item.Value == itemPhone {
-				if _, _, err := st.unbind(ctx, user, appID, it); err != nil {
+				// The api function may only delete (template.yaml): a
+				// claim shared with another token stays, stale.
+				if _, _, err := st.unbind(ctx, user, appID, it, false); err != nil {
 					return err
 				}
 				continue
@@ -327,17 +404,28 @@ func (st *Store) DeleteUserData(ctx context.Context, appID, openID string) error
 // is only taken over once its owner's bind has certainly ended.
 const ClaimGrace = 30 * time.Second
 
-// claim makes user the owner of claimKey.
-func (st *Store) claim(ctx context.Context, claimKey, user string) error {
+// Attributes of the claim and binding items.
+const (
+	attrOwner     = "owner"
+	attrClaimedAt = "claimed_at"
+	attrTokens    = "tokens"      // on a claim: the tokens of the bindings that may show its number
+	attrToken     = "claim_token" // on a binding: its token
+)
+
+// claim makes user the owner of claimKey and adds tok to its tokens.
+func (st *Store) claim(ctx context.Context, claimKey, user, tok string) error {
+	toks := &types.AttributeValueMemberSS{Value: []string{tok}}
 	for range 3 {
 		now := st.now()
-		_, err := st.db.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(st.phones),
-			Item: map[string]types.AttributeValue{AttrUser: s(claimKey), AttrItem: s(itemClaim), "owner": s(user),
-				"claimed_at": n(now.UnixMilli())},
+		// Free or ours. Our own update applied with its answer lost meets
+		// itself: ours, the token already there (docs/design.md §3.10).
+		_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(st.phones),
+			Key:                       key(claimKey, itemClaim),
+			UpdateExpression:          aws.String("SET #o = :me, #at = :now ADD #tk :toks"),
 			ConditionExpression:       aws.String("attribute_not_exists(#u) OR #o = :me"),
-			ExpressionAttributeNames:  map[string]string{"#u": AttrUser, "#o": "owner"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":me": s(user)},
+			ExpressionAttributeNames:  map[string]string{"#u": AttrUser, "#o": attrOwner, "#at": attrClaimedAt, "#tk": attrTokens},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":me": s(user), ":now": n(now.UnixMilli()), ":toks": toks},
 		})
 		if err == nil {
 			return nil
@@ -353,11 +441,12 @@ func (st *Store) claim(ctx context.Context, claimKey, user string) error {
 		if err != nil {
 			return dynamoclient.Wrap("phonestore: read claim", err)
 		}
-		owner, _ := out.Item["owner"].(*types.AttributeValueMemberS)
+		owner, _ := out.Item[attrOwner].(*types.AttributeValueMemberS)
 		if owner == nil {
 			continue // released meanwhile
 		}
-		if at, ok := out.Item["claimed_at"].(*types.AttributeValueMemberN); ok {
+		at, _ := out.Item[attrClaimedAt].(*types.AttributeValueMemberN)
+		if at != nil {
 			if ms, err := strconv.ParseInt(at.Value, 10, 64); err == nil && now.Sub(time.UnixMilli(ms)) < ClaimGrace {
 				return ErrPhoneInUse // its owner may be binding it right now
 			}
@@ -369,16 +458,25 @@ func (st *Store) claim(ctx context.Context, claimKey, user string) error {
 		if err == nil && strings.HasSuffix(claimKey, "#"+held.number()) {
 			return ErrPhoneInUse
 		}
-		// Stale: take it over, if it is still that owner's.
+		// Stale: take it over, if it is still the claim read. Its owner
+		// claiming it again meanwhile (to bind it: a binding we did not
+		// see) changes claimed_at, and the takeover fails. Or already ours:
+		// this very put applied with its answer lost, retried by the SDK
+		// (docs/design.md §3.10).
+		cond := "(#o = :old AND #at = :at) OR contains(#tk, :mine)"
+		vals := map[string]types.AttributeValue{":old": s(owner.Value), ":mine": s(tok)}
+		if at != nil {
+			vals[":at"] = at
+		} else {
+			cond = "(#o = :old AND attribute_not_exists(#at)) OR contains(#tk, :mine)"
+		}
 		_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(st.phones),
-			Item: map[string]types.AttributeValue{AttrUser: s(claimKey), AttrItem: s(itemClaim), "owner": s(user),
-				"claimed_at": n(now.UnixMilli())},
-			// Or already ours: this very put applied with its answer lost,
-			// retried by the SDK (docs/design.md §3.10).
-			ConditionExpression:       aws.String("#o = :old OR #o = :me"),
-			ExpressionAttributeNames:  map[string]string{"#o": "owner"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":old": s(owner.Value), ":me": s(user)},
+			Item: map[string]types.AttributeValue{AttrUser: s(claimKey), AttrItem: s(itemClaim), attrOwner: s(user),
+				attrClaimedAt: n(now.UnixMilli()), attrTokens: toks},
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeNames:  map[string]string{"#o": attrOwner, "#at": attrClaimedAt, "#tk": attrTokens},
+			ExpressionAttributeValues: vals,
 		})
 		if err == nil {
 			return nil
@@ -390,16 +488,56 @@ func (st *Store) claim(ctx context.Context, claimKey, user string) error {
 	return ErrPhoneInUse
 }
 
-// release deletes claimKey if user owns it (best effort: a claim left
-// behind is stale and taken over by the next claimant).
-func (st *Store) release(ctx context.Context, claimKey, user string) {
-	_, _ = st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+// release takes tok, the token of a binding of user that is replaced or
+// deleted, out of claimKey's tokens, and deletes the claim with its last
+// token; the claim is left alone unless user owns it (best effort: a claim
+// left behind is stale and taken over by the next claimant). The common
+// case, tok the only token, is one conditional DeleteItem; with other
+// tokens present and update, an UpdateItem takes tok out (and a
+// DeleteItem follows should it have been the last after all). Without
+// update (the api function may only delete, template.yaml) the claim
+// then stays. An empty tok (a binding from before tokens) deletes a claim
+// without tokens only.
+func (st *Store) release(ctx context.Context, claimKey, user, tok string, update bool) {
+	names := map[string]string{"#o": attrOwner, "#tk": attrTokens}
+	deleteEmpty := func() {
+		_, _ = st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName:                 aws.String(st.phones),
+			Key:                       key(claimKey, itemClaim),
+			ConditionExpression:       aws.String("#o = :me AND attribute_not_exists(#tk)"),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: map[string]types.AttributeValue{":me": s(user)},
+		})
+	}
+	if tok == "" {
+		deleteEmpty()
+		return
+	}
+	_, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                 aws.String(st.phones),
 		Key:                       key(claimKey, itemClaim),
-		ConditionExpression:       aws.String("#o = :me"),
-		ExpressionAttributeNames:  map[string]string{"#o": "owner"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": s(user)},
+		ConditionExpression:       aws.String("#o = :me AND size(#tk) = :one AND contains(#tk, :tok)"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": s(user), ":one": n(1), ":tok": s(tok)},
 	})
+	if !isConditionFailed(err) || !update {
+		return
+	}
+	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(st.phones),
+		Key:                       key(claimKey, itemClaim),
+		UpdateExpression:          aws.String("DELETE #tk :toks"),
+		ConditionExpression:       aws.String("#o = :me AND contains(#tk, :tok)"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": s(user), ":tok": s(tok), ":toks": &types.AttributeValueMemberSS{Value: []string{tok}}},
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return
+	}
+	if _, left := out.Attributes[attrTokens]; !left {
+		deleteEmpty()
+	}
 }
 
 // ChinaTime is UTC+8: WeChat counts its quotas per calendar day there.

@@ -1,0 +1,378 @@
+package phonestore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
+	"github.com/wxsession/wxsession/internal/faultservers"
+	"github.com/wxsession/wxsession/internal/phonestore"
+)
+
+// Numbers of the race tests, all in app wxa.
+var (
+	numB = phonestore.Phone{PhoneNumber: "13800138021", PurePhoneNumber: "13800138021", CountryCode: "86"}
+	numC = phonestore.Phone{PhoneNumber: "13800138022", PurePhoneNumber: "13800138022", CountryCode: "86"}
+	numD = phonestore.Phone{PhoneNumber: "13800138023", PurePhoneNumber: "13800138023", CountryCode: "86"}
+)
+
+const raceUser, raceOther = "wxa#oRace", "wxa#oOther"
+
+// raceEnv is one row's tables, its clock and a plain store on them; actor
+// adds a store of its own behind a faultservers.Gate, so that a test holds
+// one concurrent call's requests and not another's.
+type raceEnv struct {
+	t             *testing.T
+	ctx           context.Context
+	db            *dynamodb.Client
+	phones, users string
+	clock         *testClock
+	st            *phonestore.Store
+}
+
+func newRaceEnv(t *testing.T) *raceEnv {
+	t.Helper()
+	db := dynalitetest.Client(t, srv)
+	names := dynalitetest.Tables(t, db, "PhonesTable", "UsersTable")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	t.Cleanup(cancel)
+	e := &raceEnv{t: t, ctx: ctx, db: db, phones: names["PhonesTable"], users: names["UsersTable"], clock: &testClock{t: time.Now()}}
+	e.st = e.store(db)
+	return e
+}
+
+func (e *raceEnv) store(db *dynamodb.Client) *phonestore.Store {
+	st, err := phonestore.NewStore(db, e.phones, e.users, e.clock.now)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+// actor is a store whose requests go through its own gate.
+type actor struct {
+	e    *raceEnv
+	gate *faultservers.Gate
+	st   *phonestore.Store
+}
+
+func (e *raceEnv) actor() *actor {
+	g := faultservers.NewGate(nil)
+	return &actor{e: e, gate: g, st: e.store(dynalitetest.Client(e.t, srv, func(o *dynamodb.Options) { o.HTTPClient = g }))}
+}
+
+// call is a store call running in its own goroutine.
+type call struct {
+	done chan struct{}
+	err  error
+}
+
+// bind starts Bind(user, p) with PHONE_UNIQUE.
+func (a *actor) bind(user string, p phonestore.Phone) *call {
+	c := &call{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		c.err = a.st.Bind(a.e.ctx, user, "wxa", p, true)
+	}()
+	return c
+}
+
+func (c *call) wait(t *testing.T) error {
+	t.Helper()
+	<-c.done
+	return c.err
+}
+
+// held waits until h holds its request; false if c ended first (this
+// version of the store does not send that request there).
+func held(t *testing.T, h *faultservers.Held, c *call) bool {
+	t.Helper()
+	select {
+	case <-h.Arrived():
+		return true
+	case <-c.done:
+		t.Logf("the call ended (%v) without sending the request to hold", c.err)
+		return false
+	}
+}
+
+// binding's PutItem carries bound_at; no other request does.
+const bindingPut = `"bound_at"`
+
+// TestBindInterleavings drives concurrent binds of one user (and another
+// user's claim) request by request, through the orders that broke
+// PHONE_UNIQUE, then checks the invariants of docs/design.md §7.4 (see
+// checkPhones) and that another user cannot bind a number bound to the
+// user.
+func TestBindInterleavings(t *testing.T) {
+	tests := []struct {
+		name    string
+		crashed bool // the row simulates a crash: leftovers allowed (checkPhones)
+		run     func(t *testing.T, e *raceEnv)
+	}{
+		// Bound to B; binds of B (again) and C overlap: B's bind reads
+		// the binding (B) and waits before writing it; C's bind writes C
+		// and waits before releasing B's claim; B's bind writes B
+		// (replacing C, releasing C's claim); then C's bind releases B's
+		// claim: B bound, unclaimed.
+		{"B again and C: the release of the replaced B hits the B bound again", false, func(t *testing.T, e *raceEnv) {
+			if err := e.st.Bind(e.ctx, raceUser, "wxa", numB, true); err != nil {
+				t.Fatal(err)
+			}
+			again, other := e.actor(), e.actor()
+			hAgain := again.gate.Hold("PutItem", bindingPut)
+			cAgain := again.bind(raceUser, numB)
+			held(t, hAgain, cAgain)
+			hOther := other.gate.Hold("DeleteItem", "")
+			cOther := other.bind(raceUser, numC)
+			held(t, hOther, cOther)
+			hAgain.Release()
+			if err := cAgain.wait(t); err != nil {
+				t.Fatalf("bind B again: %v", err)
+			}
+			hOther.Release()
+			if err := cOther.wait(t); err != nil {
+				t.Fatalf("bind C: %v", err)
+			}
+		}},
+		// Bound to D; binds of B, C and B again, each held before its
+		// binding's write, then let go in that order: C's write releases
+		// B's claim, which the second B had claimed again before.
+		{"B, C, B held before their writes, let go in that order", false, func(t *testing.T, e *raceEnv) {
+			if err := e.st.Bind(e.ctx, raceUser, "wxa", numD, true); err != nil {
+				t.Fatal(err)
+			}
+			b1, c, b2 := e.actor(), e.actor(), e.actor()
+			h1 := b1.gate.Hold("PutItem", bindingPut)
+			c1 := b1.bind(raceUser, numB)
+			held(t, h1, c1)
+			h2 := c.gate.Hold("PutItem", bindingPut)
+			c2 := c.bind(raceUser, numC)
+			held(t, h2, c2)
+			h3 := b2.gate.Hold("PutItem", bindingPut)
+			c3 := b2.bind(raceUser, numB)
+			held(t, h3, c3)
+			for _, step := range []struct {
+				h *faultservers.Held
+				c *call
+			}{{h1, c1}, {h2, c2}, {h3, c3}} {
+				step.h.Release()
+				if err := step.c.wait(t); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		// Bound to D; C's bind claims C and waits before writing; D's
+		// binding is replaced by B meanwhile: C's write meets a binding
+		// it did not read. No claim may stay for C (nor D).
+		{"a bind overtaken between its claim and its write", false, func(t *testing.T, e *raceEnv) {
+			if err := e.st.Bind(e.ctx, raceUser, "wxa", numD, true); err != nil {
+				t.Fatal(err)
+			}
+			slow := e.actor()
+			h := slow.gate.Hold("PutItem", bindingPut)
+			c := slow.bind(raceUser, numC)
+			held(t, h, c)
+			if err := e.st.Bind(e.ctx, raceUser, "wxa", numB, true); err != nil {
+				t.Fatal(err)
+			}
+			h.Release()
+			if err := c.wait(t); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		// An unbind between a bind's claim and its write.
+		{"an unbind between a bind's claim and its write", false, func(t *testing.T, e *raceEnv) {
+			if err := e.st.Bind(e.ctx, raceUser, "wxa", numD, true); err != nil {
+				t.Fatal(err)
+			}
+			slow := e.actor()
+			h := slow.gate.Hold("PutItem", bindingPut)
+			c := slow.bind(raceUser, numC)
+			held(t, h, c)
+			if _, _, err := e.st.Unbind(e.ctx, raceUser, "wxa"); err != nil {
+				t.Fatal(err)
+			}
+			h.Release()
+			if err := c.wait(t); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		// The user's binding vanished (a crash, §7.4) and its claim of B
+		// is older than the grace: another user sees it stale and is
+		// about to take it over when the user binds B again (claiming it
+		// anew). The takeover must then fail.
+		{"a stale claim taken over while its owner binds it again", true, func(t *testing.T, e *raceEnv) {
+			if err := e.st.Bind(e.ctx, raceUser, "wxa", numB, true); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.db.DeleteItem(e.ctx, &dynamodb.DeleteItemInput{TableName: aws.String(e.phones), Key: map[string]types.AttributeValue{
+				"user": &types.AttributeValueMemberS{Value: raceUser}, "item": &types.AttributeValueMemberS{Value: "phone"}}}); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.add(phonestore.ClaimGrace)
+			thief := e.actor()
+			h := thief.gate.Hold("PutItem", ":old")
+			c := thief.bind(raceOther, numB)
+			held(t, h, c)
+			if err := e.st.Bind(e.ctx, raceUser, "wxa", numB, true); err != nil {
+				t.Fatalf("the owner binding B again: %v", err)
+			}
+			h.Release()
+			if err := c.wait(t); !errors.Is(err, phonestore.ErrPhoneInUse) {
+				t.Errorf("the takeover: %v, want ErrPhoneInUse", err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newRaceEnv(t)
+			tc.run(t, e)
+			checkPhones(t, e, tc.crashed)
+			// The consequence of a broken invariant: another user binds a
+			// number the user has bound.
+			bound, err := e.st.Phone(e.ctx, raceUser)
+			if errors.Is(err, phonestore.ErrNotFound) {
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.st.Bind(e.ctx, "wxa#oProbe", "wxa", bound, true); !errors.Is(err, phonestore.ErrPhoneInUse) {
+				t.Errorf("another user binding %s, bound to %s: %v, want ErrPhoneInUse", bound.Masked(), raceUser, err)
+			}
+		})
+	}
+}
+
+// TestBindConcurrentInvariants: goroutines of one user rebind (and now and
+// then unbind) among three numbers while another user tries to bind the
+// same numbers; at the end the invariants hold (checkPhones). Timing
+// decides the interleavings here (TestBindInterleavings forces the known
+// bad ones): before the fix it failed about one run in two or three.
+func TestBindConcurrentInvariants(t *testing.T) {
+	const workers, rounds = 8, 25
+	e := newRaceEnv(t)
+	nums := []phonestore.Phone{numB, numC, numD}
+	var wg sync.WaitGroup
+	errs := make(chan error, (workers+1)*rounds)
+	for w := range workers + 1 {
+		user := raceUser
+		if w == workers {
+			user = raceOther
+		}
+		st := e.store(dynalitetest.Client(t, srv)) // a client (and connections) of its own
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			for range rounds {
+				var err error
+				switch {
+				case user == raceOther:
+					// The other user takes a number whenever it is free and
+					// gives it back at once (holding it would lock the user
+					// out of it for the rest of the test).
+					if err = st.Bind(e.ctx, user, "wxa", nums[r.IntN(len(nums))], true); err == nil {
+						_, _, err = st.Unbind(e.ctx, user, "wxa")
+					}
+				case r.IntN(8) == 0:
+					_, _, err = st.Unbind(e.ctx, user, "wxa")
+				default:
+					err = st.Bind(e.ctx, user, "wxa", nums[r.IntN(len(nums))], true)
+				}
+				if err != nil && !errors.Is(err, phonestore.ErrPhoneInUse) {
+					errs <- fmt.Errorf("%s: %w", user, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	checkPhones(t, e, false)
+}
+
+// checkPhones checks the phones table against the invariants of
+// docs/design.md §7.4 (PHONE_UNIQUE):
+//   - a bound number has a claim owned by its binder (so no number is
+//     bound to two users), and the claim's tokens include the binding's;
+//   - a claim's owner has that number bound, and the claim holds that
+//     binding's token only: with no crash (and no lost answer), no claim
+//     is left behind for a takeover after ClaimGrace. After a crash
+//     (crashed) such leftovers are allowed: the stale claims of §7.4.
+func checkPhones(t *testing.T, e *raceEnv, crashed bool) {
+	t.Helper()
+	out, err := e.db.Scan(e.ctx, &dynamodb.ScanInput{TableName: aws.String(e.phones), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	str := func(it map[string]types.AttributeValue, k string) string {
+		v, _ := it[k].(*types.AttributeValueMemberS)
+		if v == nil {
+			return ""
+		}
+		return v.Value
+	}
+	type claim struct {
+		owner  string
+		tokens []string
+	}
+	bound := map[string][]string{} // number -> users
+	token := map[string]string{}   // user -> its binding's token
+	number := map[string]string{}  // user -> its bound number
+	claims := map[string]claim{}   // number -> claim
+	for _, it := range out.Items {
+		switch u, item := str(it, "user"), str(it, "item"); {
+		case item == "phone" && str(it, "pure_phone_number") != "":
+			nr := "wxa#" + str(it, "country_code") + "#" + str(it, "pure_phone_number")
+			bound[nr] = append(bound[nr], u)
+			number[u], token[u] = nr, str(it, "claim_token")
+		case item == "claim":
+			c := claim{owner: str(it, "owner")}
+			if ss, ok := it["tokens"].(*types.AttributeValueMemberSS); ok {
+				c.tokens = slices.Sorted(slices.Values(ss.Value))
+			}
+			claims[strings.TrimPrefix(u, "number#")] = c
+		}
+	}
+	masked := func(nr string) string { return "***" + nr[len(nr)-4:] }
+	for nr, users := range bound {
+		if len(users) > 1 {
+			t.Errorf("%s bound to %d users: %v", masked(nr), len(users), users)
+		}
+		for _, u := range users {
+			c, ok := claims[nr]
+			switch {
+			case !ok:
+				t.Errorf("%s bound to %s without a claim", masked(nr), u)
+			case c.owner != u:
+				t.Errorf("%s bound to %s, claimed by %s", masked(nr), u, c.owner)
+			case token[u] != "" && !slices.Contains(c.tokens, token[u]):
+				t.Errorf("%s bound to %s with token %s, the claim holds %v", masked(nr), u, token[u], c.tokens)
+			}
+		}
+	}
+	for nr, c := range claims {
+		switch {
+		case crashed:
+		case number[c.owner] != nr:
+			t.Errorf("%s claimed by %s, which has %q bound: a claim left behind", masked(nr), c.owner, number[c.owner])
+		case token[c.owner] != "" && !slices.Equal(c.tokens, []string{token[c.owner]}):
+			t.Errorf("%s claimed with tokens %v, its binding's is %s: tokens left behind", masked(nr), c.tokens, token[c.owner])
+		}
+	}
+}
