@@ -31,10 +31,10 @@ import (
 // The phones table (template.yaml: PhonesTable): partition key "user",
 // sort key "item", TTL attribute "expires_at". Items:
 //
-//	user=<appid>#<openid>  item=phone              the binding: phone_number, pure_phone_number, country_code, bound_at
+//	user=<appid>#<openid>  item=phone              the binding: phone_number, pure_phone_number, country_code, bound_at, claim_token (PHONE_UNIQUE)
 //	user=<appid>#<openid>  item=lookups#YYYY-MM-DD n: paid lookups that day (China time); TTL 2 days
 //	user=<appid>#<openid>  item=code#<sha256(code)> a getPhoneNumber code being or already exchanged: state, the answer; TTL 5 min
-//	user=number#<appid>#<cc>#<pure> item=claim     owner: the user key holding the number (PHONE_UNIQUE only)
+//	user=number#<appid>#<cc>#<pure> item=claim     owner: the user key holding the number, claimed_at, tokens: the claim_tokens of its bindings (PHONE_UNIQUE only)
 const (
 	AttrUser      = "user"
 	AttrItem      = "item"
