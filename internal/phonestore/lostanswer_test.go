@@ -64,7 +64,7 @@ func TestWritesSurviveLostAnswer(t *testing.T) {
 				t.Fatalf("Phone = %v, %v", got, err)
 			}
 		}},
-		{"stale number claim taken over", `(#o = :old AND`, func(t *testing.T, ctx context.Context, e *lostEnv, arm func()) {
+		{"stale number claim taken over", `#o = :old AND`, func(t *testing.T, ctx context.Context, e *lostEnv, arm func()) {
 			// A claim whose owner has no binding, older than the grace.
 			if err := e.st.Bind(ctx, other, "wxa", p, true); err != nil {
 				t.Fatal(err)

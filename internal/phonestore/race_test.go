@@ -67,8 +67,12 @@ type actor struct {
 	st   *phonestore.Store
 }
 
-func (e *raceEnv) actor() *actor {
-	g := faultservers.NewGate(nil)
+func (e *raceEnv) actor() *actor { return e.actorOn(nil) }
+
+// actorOn is an actor whose gate sends on through next (nil: a plain
+// client), such as a faultservers.LoseAnswer.
+func (e *raceEnv) actorOn(next faultservers.Doer) *actor {
+	g := faultservers.NewGate(next)
 	return &actor{e: e, gate: g, st: e.store(dynalitetest.Client(e.t, srv, func(o *dynamodb.Options) { o.HTTPClient = g }))}
 }
 
@@ -232,6 +236,48 @@ func TestBindInterleavings(t *testing.T) {
 			h.Release()
 			if err := c.wait(t); !errors.Is(err, phonestore.ErrPhoneInUse) {
 				t.Errorf("the takeover: %v, want ErrPhoneInUse", err)
+			}
+		}},
+		// The user's takeover of another user's stale claim of B is
+		// applied and its answer lost; before the SDK's retry goes out,
+		// a second bind of B by the same user adds its token to the
+		// (now the user's) claim and writes its binding. The retry must
+		// not replace the claim (and its token set) again: the first
+		// bind's write then fails and takes its token out, which must
+		// leave the second bind's token, not delete the claim of a bound
+		// number.
+		{"a takeover's lost answer retried after the owner's second bind", false, func(t *testing.T, e *raceEnv) {
+			if err := e.st.Bind(e.ctx, raceOther, "wxa", numB, true); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.db.DeleteItem(e.ctx, &dynamodb.DeleteItemInput{TableName: aws.String(e.phones), Key: map[string]types.AttributeValue{
+				"user": &types.AttributeValueMemberS{Value: raceOther}, "item": &types.AttributeValueMemberS{Value: "phone"}}}); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.add(phonestore.ClaimGrace)
+			lose := faultservers.NewLoseAnswer(nil)
+			first := e.actorOn(lose)
+			// The takeover goes out at once (its answer is lost); its
+			// retry is held.
+			first.gate.Hold("PutItem", ":old").Release()
+			retry := first.gate.Hold("PutItem", ":old")
+			lose.Lose(":old", 1)
+			c := first.bind(raceUser, numB)
+			if !held(t, retry, c) {
+				if lose.Lost() == 0 {
+					t.Fatal("the takeover's answer was not lost")
+				}
+				if err := c.wait(t); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err := e.st.Bind(e.ctx, raceUser, "wxa", numB, true); err != nil {
+				t.Fatalf("the second bind of B: %v", err)
+			}
+			retry.Release()
+			if err := c.wait(t); err != nil {
+				t.Fatalf("the first bind of B: %v", err)
 			}
 		}},
 	}

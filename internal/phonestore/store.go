@@ -415,10 +415,9 @@ const (
 // claim makes user the owner of claimKey and adds tok to its tokens.
 func (st *Store) claim(ctx context.Context, claimKey, user, tok string) error {
 	toks := &types.AttributeValueMemberSS{Value: []string{tok}}
-	for range 3 {
-		now := st.now()
-		// Free or ours. Our own update applied with its answer lost meets
-		// itself: ours, the token already there (docs/design.md §3.10).
+	// Free or ours. Our own update applied with its answer lost meets
+	// itself: ours, the token already there (docs/design.md §3.10).
+	freeOrOurs := func(now time.Time) (bool, error) {
 		_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 aws.String(st.phones),
 			Key:                       key(claimKey, itemClaim),
@@ -427,11 +426,18 @@ func (st *Store) claim(ctx context.Context, claimKey, user, tok string) error {
 			ExpressionAttributeNames:  map[string]string{"#u": AttrUser, "#o": attrOwner, "#at": attrClaimedAt, "#tk": attrTokens},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":me": s(user), ":now": n(now.UnixMilli()), ":toks": toks},
 		})
-		if err == nil {
-			return nil
+		if isConditionFailed(err) {
+			return false, nil
 		}
-		if !isConditionFailed(err) {
-			return dynamoclient.Wrap("phonestore: claim number", err)
+		if err != nil {
+			return false, dynamoclient.Wrap("phonestore: claim number", err)
+		}
+		return true, nil
+	}
+	for range 3 {
+		now := st.now()
+		if ok, err := freeOrOurs(now); ok || err != nil {
+			return err
 		}
 		// Held by someone: is the claim stale (its owner no longer has
 		// this number bound)?
@@ -460,22 +466,27 @@ func (st *Store) claim(ctx context.Context, claimKey, user, tok string) error {
 		}
 		// Stale: take it over, if it is still the claim read. Its owner
 		// claiming it again meanwhile (to bind it: a binding we did not
-		// see) changes claimed_at, and the takeover fails. Or already ours:
-		// this very put applied with its answer lost, retried by the SDK
-		// (docs/design.md §3.10).
-		cond := "(#o = :old AND #at = :at) OR contains(#tk, :mine)"
-		vals := map[string]types.AttributeValue{":old": s(owner.Value), ":mine": s(tok)}
+		// see) changes claimed_at, and the takeover fails. This very put
+		// applied with its answer lost fails the condition on the SDK's
+		// retry too (the owner is us now): the claim is then ours, and the
+		// "free or ours" update that follows adds our token again to
+		// whatever tokens it holds by then (docs/design.md §3.10). The
+		// condition must not accept our token instead: the retry would
+		// put the claim again and drop the tokens another bind of ours
+		// added in between, a bound number's token among them.
+		cond := "#o = :old AND #at = :at"
+		vals := map[string]types.AttributeValue{":old": s(owner.Value)}
 		if at != nil {
 			vals[":at"] = at
 		} else {
-			cond = "(#o = :old AND attribute_not_exists(#at)) OR contains(#tk, :mine)"
+			cond = "#o = :old AND attribute_not_exists(#at)"
 		}
 		_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(st.phones),
 			Item: map[string]types.AttributeValue{AttrUser: s(claimKey), AttrItem: s(itemClaim), attrOwner: s(user),
 				attrClaimedAt: n(now.UnixMilli()), attrTokens: toks},
 			ConditionExpression:       aws.String(cond),
-			ExpressionAttributeNames:  map[string]string{"#o": attrOwner, "#at": attrClaimedAt, "#tk": attrTokens},
+			ExpressionAttributeNames:  map[string]string{"#o": attrOwner, "#at": attrClaimedAt},
 			ExpressionAttributeValues: vals,
 		})
 		if err == nil {
@@ -484,6 +495,11 @@ func (st *Store) claim(ctx context.Context, claimKey, user, tok string) error {
 		if !isConditionFailed(err) {
 			return dynamoclient.Wrap("phonestore: take over claim", err)
 		}
+	}
+	// The last round's takeover may have failed on our own claim (its
+	// answer lost): ours if still ours.
+	if ok, err := freeOrOurs(st.now()); ok || err != nil {
+		return err
 	}
 	return ErrPhoneInUse
 }
