@@ -422,3 +422,59 @@ func checkPhones(t *testing.T, e *raceEnv, crashed bool) {
 		}
 	}
 }
+
+// TestStartCodeInterleavings: a StartCode whose put fails on another
+// request's live record reads that record; what the other request does in
+// between (gives the code up, finishes it) must give an answer the handler
+// can act on, never ErrNotFound (a store error: 500 server_misconfigured).
+func TestStartCodeInterleavings(t *testing.T) {
+	const code = "code-race"
+	tests := []struct {
+		name        string
+		between     func(t *testing.T, e *raceEnv)
+		wantStarted bool
+		wantState   string
+	}{
+		{"the other request gives the code up", func(t *testing.T, e *raceEnv) {
+			e.st.AbandonCode(e.ctx, raceUser, code)
+		}, true, "pending"},
+		{"the other request finishes the code", func(t *testing.T, e *raceEnv) {
+			if err := e.st.FinishCode(e.ctx, raceUser, code, phonestore.CodeRecord{Phone: numB}); err != nil {
+				t.Fatal(err)
+			}
+		}, false, "done"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newRaceEnv(t)
+			if _, started, err := e.st.StartCode(e.ctx, raceUser, code, 15*time.Second); err != nil || !started {
+				t.Fatalf("first StartCode: %v, %v", started, err)
+			}
+			a := e.actor()
+			h := a.gate.Hold("GetItem", "code#")
+			type result struct {
+				rec     phonestore.CodeRecord
+				started bool
+				err     error
+			}
+			res := make(chan result, 1)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				rec, started, err := a.st.StartCode(e.ctx, raceUser, code, 15*time.Second)
+				res <- result{rec, started, err}
+			}()
+			select {
+			case <-h.Arrived():
+			case <-done:
+				t.Fatalf("the second StartCode ended without reading the record: %+v", <-res)
+			}
+			tc.between(t, e)
+			h.Release()
+			r := <-res
+			if r.err != nil || r.started != tc.wantStarted || r.rec.State != tc.wantState {
+				t.Errorf("second StartCode = %q, started %v, %v; want %q, started %v, no error", r.rec.State, r.started, r.err, tc.wantState, tc.wantStarted)
+			}
+		})
+	}
+}

@@ -652,8 +652,23 @@ func codeItem(code string) string {
 
 // StartCode records that user is exchanging code, unless a live record
 // exists: then it returns that record (started=false). A pending record
-// whose lease has ended (its exchanger died) is taken over.
+// whose lease has ended (its exchanger died) is taken over. A record that
+// is gone by the time the failed put reads it (its exchanger gave the code
+// up: AbandonCode) is tried again; should it vanish every time, the zero
+// record is returned with started=false (the caller polls again).
 func (st *Store) StartCode(ctx context.Context, user, code string, lease time.Duration) (rec CodeRecord, started bool, err error) {
+	for range 3 {
+		rec, started, err = st.startCode(ctx, user, code, lease)
+		if !errors.Is(err, ErrNotFound) {
+			return rec, started, err
+		}
+	}
+	return CodeRecord{}, false, nil
+}
+
+// startCode is one round of StartCode: ErrNotFound when the record that
+// failed the put's condition is gone when read.
+func (st *Store) startCode(ctx context.Context, user, code string, lease time.Duration) (rec CodeRecord, started bool, err error) {
 	now := st.now()
 	token := newToken()
 	_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{
