@@ -26,8 +26,8 @@ func TestWritesSurviveLostAnswer(t *testing.T) {
 	p := phonestore.Phone{PhoneNumber: "13800138011", PurePhoneNumber: "13800138011", CountryCode: "86"}
 	q := phonestore.Phone{PhoneNumber: "13800138012", PurePhoneNumber: "13800138012", CountryCode: "86"}
 	const (
-		bindingPut   = `"bound_at"`               // the binding's PutItem
-		bindingWrite = `"ReturnValues":"ALL_OLD"` // Unbind's DeleteItem
+		bindingPut   = `"bound_at"`  // the binding's PutItem
+		bindingWrite = `"#tk = :tk"` // Unbind's DeleteItem (of a binding with a token)
 		me, other    = "wxa#oLost", "wxa#oOther"
 	)
 	// bindable reports whether other may bind ph at once (its claim is free).

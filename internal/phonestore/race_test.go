@@ -302,6 +302,115 @@ func TestBindInterleavings(t *testing.T) {
 	}
 }
 
+// unbindCall is an Unbind running in its own goroutine.
+type unbindCall struct {
+	call
+	phone phonestore.Phone
+	had   bool
+}
+
+// unbind starts Unbind(user).
+func (a *actor) unbind(user string) *unbindCall {
+	c := &unbindCall{call: call{done: make(chan struct{})}}
+	go func() {
+		defer close(c.done)
+		c.phone, c.had, c.err = a.st.Unbind(a.e.ctx, user, "wxa")
+	}()
+	return c
+}
+
+// bindingDelete: the condition of Unbind's DeleteItem of a binding with a
+// token; no other request has it.
+const bindingDelete = `"#tk = :tk"`
+
+// TestUnbindInterleavings: a bind of the same user meets an Unbind between
+// its read of the binding and its DeleteItem, with or without the delete's
+// answer lost (docs/design.md §3.10). Unbind must report the number it
+// removed, remove no binding written after its delete landed, and leave the
+// invariants of §7.4 (checkPhones).
+func TestUnbindInterleavings(t *testing.T) {
+	tests := []struct {
+		name string
+		// run binds B, runs an Unbind of the user through a, and binds C
+		// in between; it returns the Unbind.
+		run       func(t *testing.T, e *raceEnv) *unbindCall
+		wantGone  phonestore.Phone // what Unbind reports removed
+		wantBound *phonestore.Phone
+	}{
+		// The bind replaces B by C between the unbind's read and its
+		// delete: the delete removes C, reported as C.
+		{"a bind between the read and the delete", func(t *testing.T, e *raceEnv) *unbindCall {
+			a := e.actor()
+			h := a.gate.Hold("DeleteItem", bindingDelete)
+			c := a.unbind(raceUser)
+			held(t, h, &c.call)
+			if err := e.st.Bind(e.ctx, raceUser, "wxa", numC, true); err != nil {
+				t.Fatal(err)
+			}
+			h.Release()
+			return c
+		}, numC, nil},
+		// The same with the delete's answer lost: the SDK's retry finds
+		// nothing to delete. Before the fix the unbind reported B (the
+		// number read) and C's claim stayed, held by nobody's binding.
+		{"a bind between the read and the delete, the delete's answer lost", func(t *testing.T, e *raceEnv) *unbindCall {
+			lose := faultservers.NewLoseAnswer(nil)
+			a := e.actorOn(lose)
+			h := a.gate.Hold("DeleteItem", bindingDelete)
+			lose.Lose(bindingDelete, 1)
+			c := a.unbind(raceUser)
+			held(t, h, &c.call)
+			if err := e.st.Bind(e.ctx, raceUser, "wxa", numC, true); err != nil {
+				t.Fatal(err)
+			}
+			h.Release()
+			if err := c.wait(t); err == nil && lose.Lost() == 0 {
+				t.Fatal("the delete's answer was not lost")
+			}
+			return c
+		}, numC, nil},
+		// The delete of B lands and its answer is lost; before the SDK's
+		// retry goes out, a bind of C (reading no binding) writes C. The
+		// retry must not delete C: the unbind removed B.
+		{"a bind between the landed delete and its retry", func(t *testing.T, e *raceEnv) *unbindCall {
+			lose := faultservers.NewLoseAnswer(nil)
+			a := e.actorOn(lose)
+			a.gate.Hold("DeleteItem", bindingDelete).Release()
+			retry := a.gate.Hold("DeleteItem", bindingDelete)
+			lose.Lose(bindingDelete, 1)
+			c := a.unbind(raceUser)
+			if !held(t, retry, &c.call) {
+				t.Fatal("the delete was not retried")
+			}
+			if err := e.st.Bind(e.ctx, raceUser, "wxa", numC, true); err != nil {
+				t.Fatal(err)
+			}
+			retry.Release()
+			return c
+		}, numB, &numC},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newRaceEnv(t)
+			if err := e.st.Bind(e.ctx, raceUser, "wxa", numB, true); err != nil {
+				t.Fatal(err)
+			}
+			c := tc.run(t, e)
+			if err := c.wait(t); err != nil || !c.had || c.phone != tc.wantGone {
+				t.Errorf("Unbind = %s, %v, %v; want %s removed", c.phone.Masked(), c.had, err, tc.wantGone.Masked())
+			}
+			got, err := e.st.Phone(e.ctx, raceUser)
+			switch {
+			case tc.wantBound == nil && !errors.Is(err, phonestore.ErrNotFound):
+				t.Errorf("bound afterwards: %s, %v; want none", got.Masked(), err)
+			case tc.wantBound != nil && (err != nil || got != *tc.wantBound):
+				t.Errorf("bound afterwards: %s, %v; want %s", got.Masked(), err, tc.wantBound.Masked())
+			}
+			checkPhones(t, e, false)
+		})
+	}
+}
+
 // TestBindConcurrentInvariants: goroutines of one user rebind (and now and
 // then unbind) among three numbers while another user tries to bind the
 // same numbers; at the end the invariants hold (checkPhones). Timing

@@ -177,6 +177,11 @@ type bindingItem struct {
 	// only; empty on bindings written without it or before tokens existed):
 	// the binding's share of the claim, and its version.
 	Token string `dynamodbav:"claim_token,omitempty"`
+	// Replaces is the token of the binding its bind replaced (the binding
+	// read, when it had one): an Unbind whose delete fails its condition
+	// tells by it whether a bind replaced the binding it read (its delete
+	// never landed) or wrote after a delete (docs/design.md §3.10).
+	Replaces string `dynamodbav:"replaces,omitempty"`
 }
 
 // Phone returns the user's bound phone; ErrNotFound if none.
@@ -256,7 +261,7 @@ func (st *Store) Bind(ctx context.Context, user, appid string, p Phone, unique b
 			return err
 		}
 	}
-	item, err := attributevalue.MarshalMap(bindingItem{Phone: p, BoundAt: st.now().Unix(), Token: tok})
+	item, err := attributevalue.MarshalMap(bindingItem{Phone: p, BoundAt: st.now().Unix(), Token: tok, Replaces: seen.Token})
 	if err != nil {
 		return fmt.Errorf("phonestore: encode binding: %w", err)
 	}
@@ -320,36 +325,84 @@ func (st *Store) bindShared(ctx context.Context, user, appid string, p Phone) er
 
 // Unbind removes user's binding (and its claim); unbinding nothing is not
 // an error. It returns the removed phone, if any. The binding is read
-// first (one consistent GetItem): when the DeleteItem is applied and its
-// answer lost, the SDK's retry finds nothing to delete, and the binding
-// read is the one removed (docs/design.md §3.10).
+// first (one consistent GetItem) and deleted only while it is the one read
+// (its token, or for a binding without one its number): a bind of the
+// same user replacing it in between is not undone unseen (docs/design.md
+// §3.10).
 func (st *Store) Unbind(ctx context.Context, user, appid string) (Phone, bool, error) {
-	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(st.phones), Key: key(user, itemPhone), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return Phone{}, false, dynamoclient.Wrap("phonestore: read binding", err)
+	reread := func() (map[string]types.AttributeValue, error) {
+		out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String(st.phones), Key: key(user, itemPhone), ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			return nil, dynamoclient.Wrap("phonestore: read binding", err)
+		}
+		return out.Item, nil
 	}
-	return st.unbind(ctx, user, appid, out.Item, true)
+	seen, err := reread()
+	if err != nil {
+		return Phone{}, false, err
+	}
+	return st.unbind(ctx, user, appid, seen, true, reread)
 }
 
-// unbind deletes user's binding and takes its token out of its number's
-// claim (update: as release). seen is the binding as read before (nil:
-// none): it stands for the deleted one when the delete returns nothing.
-func (st *Store) unbind(ctx context.Context, user, appid string, seen map[string]types.AttributeValue, update bool) (Phone, bool, error) {
-	out, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: aws.String(st.phones), Key: key(user, itemPhone), ReturnValues: types.ReturnValueAllOld,
-	})
-	if err != nil {
-		return Phone{}, false, dynamoclient.Wrap("phonestore: delete binding", err)
-	}
-	gone := out.Attributes
-	if len(gone) == 0 {
-		gone = seen
-	}
+// unbindRounds bounds how often unbind follows a binding replaced under it.
+const unbindRounds = 3
+
+// unbind deletes user's binding seen (as read before; nil: none) while it
+// is still the one stored, and takes its token out of its number's claim
+// (update: as release). reread reads the binding again (the api function
+// may not GetItem: it queries).
+//
+// A failed condition means the binding read is gone or replaced: by a bind
+// of the same user that read it (that binding's replaces is seen's token):
+// then the delete never landed and is tried again on the new binding;
+// otherwise (gone, or written by a bind that found no binding) the binding
+// read was deleted — by this very delete when its answer was lost and the
+// SDK's retry failed the condition, or by a concurrent unbind — and is the
+// one reported removed. A binding written after it is left alone.
+func (st *Store) unbind(ctx context.Context, user, appid string, seen map[string]types.AttributeValue, update bool,
+	reread func() (map[string]types.AttributeValue, error)) (Phone, bool, error) {
 	var old bindingItem
-	if len(gone) == 0 || attributevalue.UnmarshalMap(gone, &old) != nil || old.PurePhoneNumber == "" {
-		return Phone{}, false, nil
+	for round := 0; ; round++ {
+		old = bindingItem{}
+		if len(seen) == 0 || attributevalue.UnmarshalMap(seen, &old) != nil || old.PurePhoneNumber == "" {
+			return Phone{}, false, nil
+		}
+		in := &dynamodb.DeleteItemInput{
+			TableName: aws.String(st.phones), Key: key(user, itemPhone),
+			ConditionExpression:       aws.String("#tk = :tk"),
+			ExpressionAttributeNames:  map[string]string{"#tk": attrToken},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":tk": s(old.Token)},
+		}
+		if old.Token == "" {
+			// A binding from before tokens (or written without
+			// PHONE_UNIQUE): the same number, still without a token.
+			in.ConditionExpression = aws.String("attribute_not_exists(#tk) AND #cc = :cc AND #pn = :pn")
+			in.ExpressionAttributeNames = map[string]string{"#tk": attrToken, "#cc": "country_code", "#pn": "pure_phone_number"}
+			in.ExpressionAttributeValues = map[string]types.AttributeValue{":cc": s(old.CountryCode), ":pn": s(old.PurePhoneNumber)}
+		}
+		_, err := st.db.DeleteItem(ctx, in)
+		if err == nil {
+			break
+		}
+		if !isConditionFailed(err) {
+			return Phone{}, false, dynamoclient.Wrap("phonestore: delete binding", err)
+		}
+		cur, err := reread()
+		if err != nil {
+			return Phone{}, false, err
+		}
+		var now bindingItem
+		if len(cur) == 0 || attributevalue.UnmarshalMap(cur, &now) != nil || old.Token == "" ||
+			now.Replaces != old.Token || round == unbindRounds-1 {
+			// Deleted (by us or a concurrent unbind), or replaced after
+			// a delete: the binding read is the one removed. After the
+			// last round (replaced again and again): as if this unbind
+			// had come before those binds.
+			break
+		}
+		seen = cur // replaced by a bind that read it: delete that one
 	}
 	st.release(ctx, claimKey(appid, old.Phone), user, old.Token, update)
 	return old.Phone, true, nil
@@ -385,7 +438,9 @@ func (st *Store) DeleteUserData(ctx context.Context, appID, openID string) error
 			if item.Value == itemPhone {
 				// The api function may only delete (template.yaml): a
 				// claim shared with another token stays, stale.
-				if _, _, err := st.unbind(ctx, user, appID, it, false); err != nil {
+				if _, _, err := st.unbind(ctx, user, appID, it, false, func() (map[string]types.AttributeValue, error) {
+					return st.queryBinding(ctx, user)
+				}); err != nil {
 					return err
 				}
 				continue
@@ -396,6 +451,26 @@ func (st *Store) DeleteUserData(ctx context.Context, appID, openID string) error
 		}
 	}
 	return nil
+}
+
+// queryBinding reads user's binding with a strongly consistent Query (the
+// api function may Query and DeleteItem the phones table only); nil if
+// none.
+func (st *Store) queryBinding(ctx context.Context, user string) (map[string]types.AttributeValue, error) {
+	out, err := st.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(st.phones),
+		KeyConditionExpression:    aws.String("#u = :u AND #i = :i"),
+		ExpressionAttributeNames:  map[string]string{"#u": AttrUser, "#i": AttrItem},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":u": s(user), ":i": s(itemPhone)},
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		return nil, dynamoclient.Wrap("phonestore: read binding", err)
+	}
+	if len(out.Items) == 0 {
+		return nil, nil
+	}
+	return out.Items[0], nil
 }
 
 // ClaimGrace is how long a new claim counts as live even though its
