@@ -248,14 +248,26 @@ func containerCredentials(env awsconfig.EnvConfig, retryer func() aws.Retryer) (
 
 // sdkLogger writes the SDK's log messages with slog's default logger
 // (lambdamain installs the functions' JSON handler), with
-// component=aws-sdk: WARN for the SDK's warnings, DEBUG otherwise.
-var sdkLogger = logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+// component=aws-sdk: WARN for the SDK's warnings, DEBUG otherwise. The SDK
+// hands it each operation's context (logging.ContextLogger, through
+// middleware.GetLogger), so a line logged during a request carries that
+// request's request_id like the function's own lines.
+var sdkLogger logging.Logger = slogSDKLogger{ctx: context.Background()}
+
+type slogSDKLogger struct{ ctx context.Context }
+
+func (l slogSDKLogger) Logf(c logging.Classification, format string, v ...any) {
 	level := slog.LevelDebug
 	if c == logging.Warn {
 		level = slog.LevelWarn
 	}
-	slog.Default().Log(context.Background(), level, fmt.Sprintf(format, v...), "component", "aws-sdk")
-})
+	slog.Default().Log(l.ctx, level, fmt.Sprintf(format, v...), "component", "aws-sdk")
+}
+
+// WithContext implements logging.ContextLogger.
+func (l slogSDKLogger) WithContext(ctx context.Context) logging.Logger {
+	return slogSDKLogger{ctx: ctx}
+}
 
 // errNoCredentials is what every request of a client from New reports when
 // the environment has no credentials.

@@ -15,12 +15,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/logging"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
+	wxlogging "github.com/wxsession/wxsession/internal/logging"
 )
 
 // lambdaEnv is what a Lambda execution environment of the provided.al2023
@@ -356,7 +359,7 @@ func TestSDKLogsAreJSON(t *testing.T) {
 			t.Setenv("AWS_REGION", "ap-southeast-1")
 			var buf bytes.Buffer
 			prev := slog.Default()
-			slog.SetDefault(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+			slog.SetDefault(slog.New(wxlogging.RequestIDHandler{Handler: slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})}))
 			defer slog.SetDefault(prev)
 			for _, build := range []func(context.Context, func(string) string) (*dynamodb.Client, aws.Config, error){dynamoclient.New, dynamoclient.NewFromDefaultConfig} {
 				buf.Reset()
@@ -364,13 +367,18 @@ func TestSDKLogsAreJSON(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				cfg.Logger.Logf(tc.class, "failed to close HTTP response body, %v", "some reason")
+				// As the SDK's middleware logs: through the operation's
+				// context (middleware.GetLogger → logging.WithContext).
+				ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-sdk-1"})
+				ctx = middleware.SetLogger(ctx, cfg.Logger)
+				middleware.GetLogger(ctx).Logf(tc.class, "failed to close HTTP response body, %v", "some reason")
 				var line map[string]any
 				if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
 					t.Fatalf("SDK log line %q is not one JSON object: %v", buf.String(), err)
 				}
-				if line["level"] != tc.wantLevel || line["component"] != "aws-sdk" || line["msg"] != "failed to close HTTP response body, some reason" {
-					t.Errorf("SDK log line = %v", line)
+				if line["level"] != tc.wantLevel || line["component"] != "aws-sdk" || line["msg"] != "failed to close HTTP response body, some reason" ||
+					line[wxlogging.RequestIDKey] != "req-sdk-1" {
+					t.Errorf("SDK log line = %v, want the request's request_id too", line)
 				}
 			}
 		})
