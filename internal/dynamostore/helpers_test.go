@@ -91,31 +91,13 @@ func newLosingClient(t testing.TB, ep string) (*dynamodb.Client, *counter, *faul
 	return c, cnt, lose
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // env is one test's store on fresh tables of the shared dynalite.
 type env struct {
 	store    *dynamostore.Store
 	client   *dynamodb.Client
 	count    *counter
 	lose     *faultservers.LoseAnswer // arm it with Lose
-	clock    *clock
+	clock    *testutil.Clock
 	logs     *testutil.Buffer
 	sessions string
 	users    string
@@ -130,7 +112,7 @@ func newEnv(t *testing.T, cfg dynamostore.Config) *env {
 		client: c,
 		count:  cnt,
 		lose:   lose,
-		clock:  &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
+		clock:  testutil.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)),
 		logs:   &testutil.Buffer{},
 	}
 	tables := dynalitetest.Tables(t, c, "SessionsTable", "UsersTable")

@@ -3,7 +3,6 @@ package phonestore_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/wxsession/wxsession/internal/dynamostore"
 	"github.com/wxsession/wxsession/internal/faultservers"
 	"github.com/wxsession/wxsession/internal/phonestore"
+	"github.com/wxsession/wxsession/internal/testutil"
 )
 
 // TestWritesSurviveLostAnswer: each write of the phones store (and its
@@ -73,7 +73,7 @@ func TestWritesSurviveLostAnswer(t *testing.T) {
 				"user": &types.AttributeValueMemberS{Value: other}, "item": &types.AttributeValueMemberS{Value: "phone"}}}); err != nil {
 				t.Fatal(err)
 			}
-			e.clock.add(phonestore.ClaimGrace)
+			e.clock.Add(phonestore.ClaimGrace)
 			arm()
 			if err := e.st.Bind(ctx, me, "wxa", p, true); err != nil {
 				t.Fatalf("Bind over a stale claim: %v", err)
@@ -141,7 +141,7 @@ func TestWritesSurviveLostAnswer(t *testing.T) {
 			if ts, _ := out.Item["tokens"].(*types.AttributeValueMemberSS); ts == nil || len(ts.Value) != 1 || ts.Value[0] != "crashed" {
 				t.Fatalf("q's claim: %v; want the crashed bind's token only", out.Item)
 			}
-			e.clock.add(phonestore.ClaimGrace) // stale now: taken over
+			e.clock.Add(phonestore.ClaimGrace) // stale now: taken over
 			bindable(t, ctx, e.st, q)
 		}},
 		{"claim release", `"ConditionExpression":"#o = :me AND size`, func(t *testing.T, ctx context.Context, e *lostEnv, arm func()) {
@@ -230,9 +230,9 @@ func TestWritesSurviveLostAnswer(t *testing.T) {
 			lose := faultservers.NewLoseAnswer(nil)
 			db := dynalitetest.Client(t, srv, func(o *dynamodb.Options) { o.HTTPClient = lose })
 			names := dynalitetest.Tables(t, db, "PhonesTable", "UsersTable")
-			e := &lostEnv{db: db, phones: names["PhonesTable"], users: names["UsersTable"], clock: &testClock{t: time.Now()}}
+			e := &lostEnv{db: db, phones: names["PhonesTable"], users: names["UsersTable"], clock: testutil.NewClock(time.Now())}
 			var err error
-			if e.st, err = phonestore.NewStore(db, e.phones, e.users, e.clock.now); err != nil {
+			if e.st, err = phonestore.NewStore(db, e.phones, e.users, e.clock.Now); err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -250,23 +250,5 @@ type lostEnv struct {
 	st            *phonestore.Store
 	db            *dynamodb.Client
 	phones, users string
-	clock         *testClock
-}
-
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	clock         *testutil.Clock
 }

@@ -29,9 +29,9 @@ func TestOldFormatItems(t *testing.T) {
 		t.Helper()
 		for _, it := range []map[string]types.AttributeValue{
 			{"user": S(user), "item": S("phone"), "phone_number": S(p.PhoneNumber), "pure_phone_number": S(p.PurePhoneNumber),
-				"country_code": S(p.CountryCode), "bound_at": N(e.clock.now().Unix())},
+				"country_code": S(p.CountryCode), "bound_at": N(e.clock.Now().Unix())},
 			{"user": S("number#wxa#" + p.CountryCode + "#" + p.PurePhoneNumber), "item": S("claim"), "owner": S(user),
-				"claimed_at": N(e.clock.now().Add(-claimedAgo).UnixMilli())},
+				"claimed_at": N(e.clock.Now().Add(-claimedAgo).UnixMilli())},
 		} {
 			if _, err := e.db.PutItem(e.ctx, &dynamodb.PutItemInput{TableName: aws.String(e.phones), Item: it}); err != nil {
 				t.Fatal(err)
@@ -92,9 +92,9 @@ func TestOldFormatItems(t *testing.T) {
 			}
 		}},
 		{"a lookup counter without tokens", func(t *testing.T, e *raceEnv) {
-			day := e.clock.now().In(phonestore.ChinaTime).Format(time.DateOnly)
+			day := e.clock.Now().In(phonestore.ChinaTime).Format(time.DateOnly)
 			if _, err := e.db.PutItem(e.ctx, &dynamodb.PutItemInput{TableName: aws.String(e.phones), Item: map[string]types.AttributeValue{
-				"user": S(raceUser), "item": S("lookups#" + day), "n": N(1), "expires_at": N(e.clock.now().Add(48 * time.Hour).Unix())}}); err != nil {
+				"user": S(raceUser), "item": S("lookups#" + day), "n": N(1), "expires_at": N(e.clock.Now().Add(48 * time.Hour).Unix())}}); err != nil {
 				t.Fatal(err)
 			}
 			l, err := e.st.ReserveLookup(e.ctx, raceUser, 2)

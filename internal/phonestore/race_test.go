@@ -18,6 +18,7 @@ import (
 	"github.com/wxsession/wxsession/internal/devstack/dynalite/dynalitetest"
 	"github.com/wxsession/wxsession/internal/faultservers"
 	"github.com/wxsession/wxsession/internal/phonestore"
+	"github.com/wxsession/wxsession/internal/testutil"
 )
 
 // Numbers of the race tests, all in app wxa.
@@ -37,7 +38,7 @@ type raceEnv struct {
 	ctx           context.Context
 	db            *dynamodb.Client
 	phones, users string
-	clock         *testClock
+	clock         *testutil.Clock
 	st            *phonestore.Store
 }
 
@@ -47,13 +48,13 @@ func newRaceEnv(t *testing.T) *raceEnv {
 	names := dynalitetest.Tables(t, db, "PhonesTable", "UsersTable")
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	t.Cleanup(cancel)
-	e := &raceEnv{t: t, ctx: ctx, db: db, phones: names["PhonesTable"], users: names["UsersTable"], clock: &testClock{t: time.Now()}}
+	e := &raceEnv{t: t, ctx: ctx, db: db, phones: names["PhonesTable"], users: names["UsersTable"], clock: testutil.NewClock(time.Now())}
 	e.st = e.store(db)
 	return e
 }
 
 func (e *raceEnv) store(db *dynamodb.Client) *phonestore.Store {
-	st, err := phonestore.NewStore(db, e.phones, e.users, e.clock.now)
+	st, err := phonestore.NewStore(db, e.phones, e.users, e.clock.Now)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestBindInterleavings(t *testing.T) {
 				"user": &types.AttributeValueMemberS{Value: raceUser}, "item": &types.AttributeValueMemberS{Value: "phone"}}}); err != nil {
 				t.Fatal(err)
 			}
-			e.clock.add(phonestore.ClaimGrace)
+			e.clock.Add(phonestore.ClaimGrace)
 			thief := e.actor()
 			h := thief.gate.Hold("PutItem", ":old")
 			c := thief.bind(raceOther, numB)
@@ -254,7 +255,7 @@ func TestBindInterleavings(t *testing.T) {
 				"user": &types.AttributeValueMemberS{Value: raceOther}, "item": &types.AttributeValueMemberS{Value: "phone"}}}); err != nil {
 				t.Fatal(err)
 			}
-			e.clock.add(phonestore.ClaimGrace)
+			e.clock.Add(phonestore.ClaimGrace)
 			lose := faultservers.NewLoseAnswer(nil)
 			first := e.actorOn(lose)
 			// The takeover goes out at once (its answer is lost); its

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
+	"github.com/wxsession/wxsession/internal/testutil"
 )
 
 var (
@@ -24,30 +25,17 @@ var (
 	ridRE    = regexp.MustCompile(`, rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$`)
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 type env struct {
 	emu   *wechatemu.Emulator
 	srv   *httptest.Server
-	clock *clock
+	clock *testutil.Clock
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	c := &clock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := testutil.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	emu := wechatemu.New(wechatemu.Config{Now: c.Now, Logger: quiet()})
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wxsession/wxsession/internal/devstack/wechatemu"
+	"github.com/wxsession/wxsession/internal/testutil"
 )
 
 const appB = "wx00000000000000bb"
@@ -15,7 +16,7 @@ const appB = "wx00000000000000bb"
 // its own stable_token state, and a phone lookup's watermark names the
 // token's app (docs/design.md §7.9).
 func TestSeveralApps(t *testing.T) {
-	c := &clock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := testutil.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	emu := wechatemu.New(wechatemu.Config{Now: c.Now, Logger: quiet(), AppIDs: []string{appB, wechatemu.DefaultAppID, ""}})
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
