@@ -24,6 +24,7 @@ import (
 	"github.com/wxsession/wxsession/internal/config"
 	"github.com/wxsession/wxsession/internal/dynamoclient"
 	wxlogging "github.com/wxsession/wxsession/internal/logging"
+	"github.com/wxsession/wxsession/internal/testutil"
 )
 
 // lambdaEnv is what a Lambda execution environment of the provided.al2023
@@ -40,21 +41,6 @@ var lambdaEnv = map[string]string{
 	"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
 	"AWS_LAMBDA_INITIALIZATION_TYPE":  "on-demand",
 	"AWS_LAMBDA_RUNTIME_API":          "127.0.0.1:9001",
-}
-
-func with(base map[string]string, kv ...string) map[string]string {
-	m := map[string]string{}
-	for k, v := range base {
-		m[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			delete(m, kv[i])
-			continue
-		}
-		m[kv[i]] = kv[i+1]
-	}
-	return m
 }
 
 // TestLambdaConfigMatchesDefault: New builds, without
@@ -83,40 +69,42 @@ func TestLambdaConfigMatchesDefault(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	noEnvCreds := with(lambdaEnv, "AWS_ACCESS_KEY_ID", "", "AWS_SECRET_ACCESS_KEY", "", "AWS_SESSION_TOKEN", "")
+	noEnvCreds := testutil.With(lambdaEnv, "AWS_ACCESS_KEY_ID", "", "AWS_SECRET_ACCESS_KEY", "", "AWS_SESSION_TOKEN", "")
 	tests := []struct {
 		name string
 		env  map[string]string
 	}{
 		{"Lambda", lambdaEnv},
-		{"Lambda with an account id", with(lambdaEnv, "AWS_ACCOUNT_ID", "123456789012")},
-		{"only AWS_DEFAULT_REGION", with(lambdaEnv, "AWS_REGION", "", "AWS_DEFAULT_REGION", "eu-west-1")},
-		{"no session token", with(lambdaEnv, "AWS_SESSION_TOKEN", "")},
-		{"endpoint URLs", with(lambdaEnv, "AWS_ENDPOINT_URL", "https://all.example", "AWS_ENDPOINT_URL_DYNAMODB", "https://ddb.example")},
-		{"endpoint URLs ignored", with(lambdaEnv, "AWS_ENDPOINT_URL", "https://all.example", "AWS_ENDPOINT_URL_DYNAMODB", "https://ddb.example", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")},
-		{"FIPS and dual-stack", with(lambdaEnv, "AWS_USE_FIPS_ENDPOINT", "true", "AWS_USE_DUALSTACK_ENDPOINT", "true")},
-		{"endpoint discovery", with(lambdaEnv, "AWS_ENABLE_ENDPOINT_DISCOVERY", "true")},
-		{"request settings", with(lambdaEnv,
+		{"Lambda with an account id", testutil.With(lambdaEnv, "AWS_ACCOUNT_ID", "123456789012")},
+		{"only AWS_DEFAULT_REGION", testutil.With(lambdaEnv, "AWS_REGION", "", "AWS_DEFAULT_REGION", "eu-west-1")},
+		{"no session token", testutil.With(lambdaEnv, "AWS_SESSION_TOKEN", "")},
+		{"endpoint URLs", testutil.With(lambdaEnv, "AWS_ENDPOINT_URL", "https://all.example", "AWS_ENDPOINT_URL_DYNAMODB", "https://ddb.example")},
+		{"endpoint URLs ignored", testutil.With(lambdaEnv, "AWS_ENDPOINT_URL", "https://all.example", "AWS_ENDPOINT_URL_DYNAMODB", "https://ddb.example", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")},
+		{"FIPS and dual-stack", testutil.With(lambdaEnv, "AWS_USE_FIPS_ENDPOINT", "true", "AWS_USE_DUALSTACK_ENDPOINT", "true")},
+		{"endpoint discovery", testutil.With(lambdaEnv, "AWS_ENABLE_ENDPOINT_DISCOVERY", "true")},
+		{"request settings", testutil.With(lambdaEnv,
 			"AWS_SDK_UA_APP_ID", "wxsession-test", "AWS_DISABLE_REQUEST_COMPRESSION", "true",
 			"AWS_REQUEST_MIN_COMPRESSION_SIZE_BYTES", "100", "AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled",
 			"AWS_REQUEST_CHECKSUM_CALCULATION", "when_required", "AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required",
 			"AWS_AUTH_SCHEME_PREFERENCE", "sigv4a,sigv4")},
-		{"retry settings (the custom retryer wins)", with(lambdaEnv, "AWS_MAX_ATTEMPTS", "7", "AWS_RETRY_MODE", "adaptive")},
-		{"defaults mode standard", with(lambdaEnv, "AWS_DEFAULTS_MODE", "standard")},
-		{"defaults mode auto", with(lambdaEnv, "AWS_DEFAULTS_MODE", "auto")},
-		{"container credentials, token", with(noEnvCreds, "AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN", token)},
-		{"container credentials, token file", with(noEnvCreds, "AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", tokenFile)},
-		{"container credentials, no token (refused)", with(noEnvCreds, "AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/creds")},
-		{"environment credentials win over the container's", with(lambdaEnv, "AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN", token)},
+		{"retry settings (the custom retryer wins)", testutil.With(lambdaEnv, "AWS_MAX_ATTEMPTS", "7", "AWS_RETRY_MODE", "adaptive")},
+		{"defaults mode standard", testutil.With(lambdaEnv, "AWS_DEFAULTS_MODE", "standard")},
+		{"defaults mode auto", testutil.With(lambdaEnv, "AWS_DEFAULTS_MODE", "auto")},
+		{"container credentials, token", testutil.With(noEnvCreds, "AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN", token)},
+		{"container credentials, token file", testutil.With(noEnvCreds, "AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", tokenFile)},
+		{"container credentials, no token (refused)", testutil.With(noEnvCreds, "AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/creds")},
+		{"environment credentials win over the container's", testutil.With(lambdaEnv, "AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN", token)},
 		{"local endpoint, no credentials", map[string]string{config.VarDynamoDBEndpoint: "http://127.0.0.1:8000"}},
-		{"local endpoint with credentials", with(lambdaEnv, config.VarDynamoDBEndpoint, "http://127.0.0.1:8000")},
+		{"local endpoint with credentials", testutil.With(lambdaEnv, config.VarDynamoDBEndpoint, "http://127.0.0.1:8000")},
 		{"local endpoint, only AWS_DEFAULT_REGION", map[string]string{config.VarDynamoDBEndpoint: "http://127.0.0.1:8000", "AWS_DEFAULT_REGION": "eu-west-1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			isolate(t)
 			for k, v := range tc.env {
-				t.Setenv(k, v)
+				if v != "" { // "" leaves the variable unset (isolate unset the AWS ones)
+					t.Setenv(k, v)
+				}
 			}
 			ctx := context.Background()
 			got, gotCfg, err := dynamoclient.New(ctx, os.Getenv)
@@ -325,7 +313,7 @@ func TestLambdaConfigContainerHost(t *testing.T) {
 // profile that no file in Lambda defines.
 func TestLambdaConfigIgnoresProfile(t *testing.T) {
 	isolate(t)
-	for k, v := range with(lambdaEnv, "AWS_PROFILE", "dev") {
+	for k, v := range testutil.With(lambdaEnv, "AWS_PROFILE", "dev") {
 		t.Setenv(k, v)
 	}
 	_, cfg, err := dynamoclient.New(context.Background(), os.Getenv)

@@ -499,16 +499,26 @@ func (l *LoseAnswer) Lost() int {
 	return l.lost
 }
 
+// bufferBody reads r's body for matching and puts an unread copy back, so
+// the wrapped client (and the SDK's retries) send it unchanged.
+func bufferBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	_ = r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, nil
+}
+
 // Do implements Doer.
 func (l *LoseAnswer) Do(r *http.Request) (*http.Response, error) {
-	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
-		var err error
-		if body, err = io.ReadAll(r.Body); err != nil {
-			return nil, err
-		}
-		_ = r.Body.Close()
-		r.Body = io.NopCloser(bytes.NewReader(body))
+	body, err := bufferBody(r)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := l.next.Do(r)
 	if err != nil || !l.take(body) {
@@ -583,14 +593,9 @@ func (h *Held) Release() { h.once.Do(func() { close(h.release) }) }
 
 // Do implements Doer.
 func (g *Gate) Do(r *http.Request) (*http.Response, error) {
-	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
-		var err error
-		if body, err = io.ReadAll(r.Body); err != nil {
-			return nil, err
-		}
-		_ = r.Body.Close()
-		r.Body = io.NopCloser(bytes.NewReader(body))
+	body, err := bufferBody(r)
+	if err != nil {
+		return nil, err
 	}
 	if h := g.take(operation(r), body); h != nil {
 		close(h.arrived)
